@@ -1,0 +1,38 @@
+"""cartsim.hybrid: the Kimmel et al. (2021) CAR T model on a hybrid ODE–SSA engine, with Kendall's exact
+cure probability. Cells and days throughout; see :mod:`hybrid.units` for blood counts and tumour volumes."""
+
+from .errors import CartsimError, ParameterError
+from .model import ModelSpec
+from .options import METHODS, Dose, SimOptions
+from .params import PARAM_NAMES, PARAM_SPECS, PRESETS, Parameters
+from .simulate import (
+    MODELS,
+    RESULT_COLUMNS,
+    PatientResult,
+    cure_probability_exact,
+    get_model,
+    simulate_batch,
+    simulate_patient,
+    solve_trajectory,
+)
+
+__all__ = [
+    "METHODS",
+    "MODELS",
+    "PARAM_NAMES",
+    "PARAM_SPECS",
+    "PRESETS",
+    "RESULT_COLUMNS",
+    "CartsimError",
+    "Dose",
+    "ModelSpec",
+    "ParameterError",
+    "Parameters",
+    "PatientResult",
+    "SimOptions",
+    "cure_probability_exact",
+    "get_model",
+    "simulate_batch",
+    "simulate_patient",
+    "solve_trajectory",
+]

@@ -1,0 +1,468 @@
+"""The hybrid ODE–SSA kernel: one patient, any reaction model, in Numba.
+
+Species that may go stochastic (``eligible``) are simulated as integer counts once they fall below
+``threshold`` cells and return to the ODE when they regrow to ``up_threshold`` (hysteresis, so the switch does
+not chatter). Reactions that touch a stochastic species fire as discrete events; all other reactions move
+their species continuously.
+
+Exactness: the propensities of stochastic reactions vary in time through the continuous species (C(t) in the
+Kimmel model). The exact method integrates each propensity along the ODE solution (extra integrator
+components) and fires the next event when the summed hazard reaches an Exp(1) draw, located on the dense
+output; the reaction is chosen in proportion to the propensities at that instant. Nothing is frozen, so this is
+exact up to the ODE tolerance. Tau-leaping (``method_tau``) draws Poisson numbers of firings with means equal to
+the propensities integrated over the leap; the approximation is the usual one, that the discrete state is
+frozen during the leap. It hands over to the exact method when any stochastic species is below
+``tau_critical`` cells or when a leap would hold fewer than ~10 events.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, types
+
+from .integrator import (
+    CTX_AUC_ON,
+    CTX_AUC_SPECIES,
+    CTX_KIND,
+    CTX_SIZE,
+    RatesFn,
+    attempt_step,
+    crossing,
+    dense,
+    dense_all,
+    eval_rhs,
+    extremum,
+    hazard_reach,
+    next_step_size,
+)
+from .rng import exponential, poisson, uniform
+
+OUTCOME_CURE = 0
+OUTCOME_PROGRESSION = 1
+OUTCOME_CENSORED = 2
+OUTCOME_NAMES = ("cure", "progression", "censored")
+
+# Slots of the readout vector returned by ``run_patient``.
+R_OUTCOME = 0
+R_T_EVENT = 1  # day of cure or progression; t_end when censored
+R_NADIR = 2  # smallest tumour size (cells)
+R_NADIR_DAY = 3
+R_PEAK = 4  # largest effector (CAR T) count (cells)
+R_PEAK_DAY = 5
+R_AUC = 6  # effector area under the curve up to auc_until (cells * day)
+R_N_EVENTS = 7  # exact stochastic events fired
+R_N_LEAPS = 8  # tau leaps taken
+R_SIZE = 9
+
+# Dose operations.
+DOSE_ADD = 0
+DOSE_SET = 1
+
+_MAX_STEP_ATTEMPTS = 60
+_MIN_EVENTS_PER_LEAP = 10.0
+
+_Rng = types.uint64[::1]  # xoshiro256** state, see rng.py
+_f8 = types.float64
+_i8 = types.int64
+_b1 = types.boolean
+_SIG = types.void(
+    RatesFn,  # rates
+    _f8[::1],  # p
+    _f8[:, ::1],  # S
+    _b1[::1],  # eligible
+    _i8,  # tumour
+    _i8,  # effector
+    _f8[::1],  # x0
+    _f8,  # t_end
+    _f8,  # threshold
+    _f8,  # up_threshold
+    _f8,  # prog_level
+    _b1,  # method_tau
+    _f8,  # tau_eps
+    _f8,  # tau_critical
+    _f8,  # rtol
+    _f8,  # atol
+    _f8[::1],  # dose_t
+    _i8[::1],  # dose_species
+    _i8[::1],  # dose_op
+    _f8[::1],  # dose_value
+    _f8,  # auc_until
+    _f8[::1],  # rec_t
+    _f8[:, ::1],  # rec (out)
+    _Rng,  # rng
+    _f8[::1],  # readouts (out)
+)
+
+
+@njit(cache=True)
+def _reaction_modes(S, mode, rstoch):
+    """Flag the reactions that touch a species in stochastic mode; return whether any does."""
+    nr, ns = S.shape
+    anyst = False
+    for j in range(nr):
+        st = False
+        for i in range(ns):
+            if mode[i] and S[j, i] != 0.0:
+                st = True
+        rstoch[j] = st
+        anyst = anyst or st
+    return anyst
+
+
+@njit(cache=True)
+def _refresh_modes(y, mode, eligible, threshold, up_threshold):
+    """Move eligible species between the ODE and integer counts after a discrete change."""
+    for i in range(mode.shape[0]):
+        if not eligible[i]:
+            continue
+        if mode[i] and y[i] >= up_threshold:
+            mode[i] = False
+        elif (not mode[i]) and y[i] < threshold:
+            mode[i] = True
+            y[i] = np.floor(y[i] + 0.5)
+
+
+@njit(cache=True)
+def _reset_hazards(y, ns):
+    for k in range(ns + 1, y.shape[0]):
+        y[k] = 0.0
+
+
+@njit(cache=True)
+def _record(rec_t, rec, irec, t_hi, y0, K, h, t0, ns):
+    """Fill trajectory rows for record times in (t0, t_hi] from the dense output of the current step."""
+    while irec < rec_t.shape[0] and rec_t[irec] <= t_hi:
+        th = (rec_t[irec] - t0) / h if h > 0 else 0.0
+        for i in range(ns):
+            rec[irec, i] = dense(y0, K, h, min(max(th, 0.0), 1.0), i)
+        irec += 1
+    return irec
+
+
+@njit(cache=True)
+def _record_point(rec_t, rec, irec, t, y, ns):
+    while irec < rec_t.shape[0] and rec_t[irec] <= t:
+        for i in range(ns):
+            rec[irec, i] = y[i]
+        irec += 1
+    return irec
+
+
+@njit(cache=True)
+def _tau(S, mode, rstoch, a, y, eps):
+    """Cao, Gillespie & Petzold (2006) leap size for first-order stochastic reactions."""
+    nr, ns = S.shape
+    tau = np.inf
+    for i in range(ns):
+        if not mode[i]:
+            continue
+        mu = 0.0
+        sig = 0.0
+        for j in range(nr):
+            if rstoch[j] and S[j, i] != 0.0:
+                mu += S[j, i] * a[j]
+                sig += S[j, i] * S[j, i] * a[j]
+        bound = max(eps * y[i], 1.0)
+        if mu != 0.0:
+            tau = min(tau, bound / abs(mu))
+        if sig > 0.0:
+            tau = min(tau, bound * bound / sig)
+    return tau
+
+
+@njit(cache=True)
+def _integrate_to(rates, p, S, rstoch, ctx, t, t_target, h, y, ynew, ytmp, K, xs, a, rtol, atol,
+                  effector, rec_t, rec, irec, readouts):
+    """Advance the ODE (and the hazard integrals) from t to t_target with no event checks; K[0] = f(t, y)
+    on entry and on exit. Returns (t, next step size, record index)."""
+    ns = S.shape[1]
+    ny = y.shape[0]
+    while t < t_target:
+        hh = min(h, t_target - t)
+        err = 0.0
+        for _ in range(_MAX_STEP_ATTEMPTS):
+            err = attempt_step(rates, p, S, rstoch, ctx, t, y, hh, K, ytmp, ynew, xs, a, rtol, atol)
+            if err <= 1.0:
+                break
+            hh = next_step_size(hh, err)
+        irec = _record(rec_t, rec, irec, t + hh, y, K, hh, t, ns)
+        for k in range(ny):
+            y[k] = ynew[k]
+            K[0, k] = K[6, k]
+        if ynew[effector] > readouts[R_PEAK]:
+            readouts[R_PEAK] = ynew[effector]
+            readouts[R_PEAK_DAY] = t + hh
+        h = next_step_size(hh, err)
+        t = t + hh if t_target - (t + hh) > 1e-12 * max(1.0, t_target) else t_target
+    return t, h, irec
+
+
+@njit(_SIG, cache=True)
+def run_patient(
+    rates, p, S, eligible, tumour, effector, x0, t_end, threshold, up_threshold, prog_level,
+    method_tau, tau_eps, tau_critical, rtol, atol, dose_t, dose_species, dose_op, dose_value,
+    auc_until, rec_t, rec, rng, readouts,
+):
+    """Simulate one patient from day 0 to the first of cure, progression or ``t_end`` (days).
+
+    Fills ``readouts`` (slots R_*) and the rows of ``rec`` for the record times ``rec_t`` reached before the
+    outcome (other rows are left as the caller initialised them)."""
+    nr, ns = S.shape
+    ny = ns + 1 + max(nr, 2)
+    IL = ns + 1
+    y = np.zeros(ny)
+    ynew = np.zeros(ny)
+    ytmp = np.zeros(ny)
+    ysave = np.zeros(ny)
+    K = np.zeros((7, ny))
+    xs = np.zeros(ns)
+    a = np.zeros(nr)
+    ctx = np.zeros(CTX_SIZE)
+    ctx[CTX_KIND] = 0.0
+    ctx[CTX_AUC_SPECIES] = effector
+    ctx[CTX_AUC_ON] = 1.0 if auc_until > 0.0 else 0.0
+    mode = np.zeros(ns, dtype=np.bool_)
+    rstoch = np.zeros(nr, dtype=np.bool_)
+
+    for i in range(ns):
+        y[i] = x0[i]
+    _refresh_modes(y, mode, eligible, threshold, up_threshold)
+    any_st = _reaction_modes(S, mode, rstoch)
+
+    t = 0.0
+    readouts[R_OUTCOME] = OUTCOME_CENSORED
+    readouts[R_T_EVENT] = t_end
+    readouts[R_NADIR] = y[tumour]
+    readouts[R_NADIR_DAY] = 0.0
+    readouts[R_PEAK] = y[effector]
+    readouts[R_PEAK_DAY] = 0.0
+    readouts[R_N_EVENTS] = 0.0
+    readouts[R_N_LEAPS] = 0.0
+    irec = _record_point(rec_t, rec, 0, t, y, ns)
+    idose = 0
+    target = exponential(rng)
+    eval_rhs(rates, p, S, rstoch, ctx, t, y, xs, a, K[0])
+    h = 1e-3
+    done = False
+
+    while not done:
+        # The next instant the integrator must land on exactly: a dose, the AUC cut-off or the end.
+        t_stop = t_end
+        if idose < dose_t.shape[0] and dose_t[idose] < t_stop:
+            t_stop = dose_t[idose]
+        if ctx[CTX_AUC_ON] != 0.0 and auc_until < t_stop:
+            t_stop = auc_until
+        if t_stop - t <= 1e-12 * max(1.0, t_stop):
+            t = t_stop
+            if ctx[CTX_AUC_ON] != 0.0 and t >= auc_until:
+                ctx[CTX_AUC_ON] = 0.0
+            while idose < dose_t.shape[0] and dose_t[idose] <= t:
+                sp = dose_species[idose]
+                if dose_op[idose] == DOSE_SET:
+                    y[sp] = dose_value[idose]
+                else:
+                    y[sp] += dose_value[idose]
+                if mode[sp]:
+                    y[sp] = np.floor(y[sp] + 0.5)
+                idose += 1
+            _refresh_modes(y, mode, eligible, threshold, up_threshold)
+            any_st = _reaction_modes(S, mode, rstoch)
+            irec = _record_point(rec_t, rec, irec, t, y, ns)
+            if t >= t_end:
+                break
+            eval_rhs(rates, p, S, rstoch, ctx, t, y, xs, a, K[0])
+            continue
+
+        # ---- tau leap, when the stochastic populations are large enough for it to pay ----
+        if method_tau and any_st:
+            small = False
+            for i in range(ns):
+                if mode[i] and y[i] < tau_critical:
+                    small = True
+            if not small:
+                for i in range(ns):
+                    xs[i] = y[i]
+                rates(t, xs, p, a)
+                a0 = 0.0
+                for j in range(nr):
+                    if rstoch[j]:
+                        a0 += a[j]
+                tau = _tau(S, mode, rstoch, a, y, tau_eps)
+                leapt = False
+                while a0 > 0.0 and tau * a0 >= _MIN_EVENTS_PER_LEAP:
+                    t_leap = min(t + tau, t_stop)
+                    for k in range(ny):
+                        ysave[k] = y[k]
+                    t_save, h_save, irec_save = t, h, irec
+                    _reset_hazards(y, ns)
+                    eval_rhs(rates, p, S, rstoch, ctx, t, y, xs, a, K[0])
+                    t, h, irec = _integrate_to(
+                        rates, p, S, rstoch, ctx, t, t_leap, h, y, ynew, ytmp, K, xs, a, rtol, atol,
+                        effector, rec_t, rec, irec, readouts,
+                    )
+                    negative = False
+                    for j in range(nr):
+                        if rstoch[j]:
+                            nfire = poisson(rng, y[IL + j])
+                            if nfire > 0:
+                                for i in range(ns):
+                                    y[i] += S[j, i] * nfire
+                    for i in range(ns):
+                        if mode[i] and y[i] < 0.0:
+                            negative = True
+                    if negative:
+                        for k in range(ny):
+                            y[k] = ysave[k]
+                        t, h, irec = t_save, h_save, irec_save
+                        tau *= 0.5
+                        continue
+                    leapt = True
+                    break
+                if not leapt:
+                    eval_rhs(rates, p, S, rstoch, ctx, t, y, xs, a, K[0])
+                if leapt:
+                    readouts[R_N_LEAPS] += 1.0
+                    _reset_hazards(y, ns)
+                    if y[tumour] < readouts[R_NADIR]:
+                        readouts[R_NADIR] = y[tumour]
+                        readouts[R_NADIR_DAY] = t
+                    if mode[tumour] and y[tumour] <= 0.0:
+                        readouts[R_OUTCOME] = OUTCOME_CURE
+                        readouts[R_T_EVENT] = t
+                        break
+                    if y[tumour] >= prog_level:
+                        readouts[R_OUTCOME] = OUTCOME_PROGRESSION
+                        readouts[R_T_EVENT] = t
+                        break
+                    _refresh_modes(y, mode, eligible, threshold, up_threshold)
+                    any_st = _reaction_modes(S, mode, rstoch)
+                    target = exponential(rng)
+                    eval_rhs(rates, p, S, rstoch, ctx, t, y, xs, a, K[0])
+                    continue
+
+        # ---- one adaptive ODE step, cut at the first event inside it ----
+        hh = min(h, t_stop - t)
+        err = 0.0
+        for _ in range(_MAX_STEP_ATTEMPTS):
+            err = attempt_step(rates, p, S, rstoch, ctx, t, y, hh, K, ytmp, ynew, xs, a, rtol, atol)
+            if err <= 1.0:
+                break
+            hh = next_step_size(hh, err)
+        h_next = next_step_size(hh, err)
+
+        theta = 2.0
+        kind = 0  # 1: goes stochastic, 2: progression, 3: stochastic event
+        which = -1
+        for i in range(ns):
+            if eligible[i] and (not mode[i]) and ynew[i] < threshold:
+                th = crossing(y, K, hh, i, threshold)
+                if th < theta:
+                    theta, kind, which = th, 1, i
+        if (not mode[tumour]) and ynew[tumour] >= prog_level:
+            th = crossing(y, K, hh, tumour, prog_level)
+            if th < theta:
+                theta, kind = th, 2
+        if any_st:
+            total = 0.0
+            for j in range(nr):
+                if rstoch[j]:
+                    total += ynew[IL + j]
+            if total >= target:
+                th = hazard_reach(y, K, hh, IL, rstoch, target)
+                if th < theta:
+                    theta, kind = th, 3
+
+        th_end = min(theta, 1.0)
+        t_new = t + th_end * hh
+        irec = _record(rec_t, rec, irec, t_new, y, K, hh, t, ns)
+        th_pk, v_pk = extremum(y, K, hh, effector, th_end, 1.0)
+        if v_pk > readouts[R_PEAK]:
+            readouts[R_PEAK] = v_pk
+            readouts[R_PEAK_DAY] = t + th_pk * hh
+        if not mode[tumour]:
+            th_nd, v_nd = extremum(y, K, hh, tumour, th_end, -1.0)
+            if v_nd < readouts[R_NADIR]:
+                readouts[R_NADIR] = v_nd
+                readouts[R_NADIR_DAY] = t + th_nd * hh
+
+        if kind == 0:
+            t = t_new if t_stop - t_new > 1e-12 * max(1.0, t_stop) else t_stop
+            for k in range(ny):
+                y[k] = ynew[k]
+                K[0, k] = K[6, k]
+            h = h_next
+            continue
+
+        dense_all(y, K, hh, theta, ytmp)
+        for k in range(ny):
+            y[k] = ytmp[k]
+        t = t_new
+        h = h_next  # the accuracy-limited size: the next step then overshoots the next event
+        if kind == 2:
+            readouts[R_OUTCOME] = OUTCOME_PROGRESSION
+            readouts[R_T_EVENT] = t
+            break
+        if kind == 1:
+            y[which] = np.floor(threshold + 0.5) if threshold >= 0.5 else 1.0
+            mode[which] = True
+        else:
+            for i in range(ns):
+                xs[i] = y[i]
+            rates(t, xs, p, a)
+            a0 = 0.0
+            for j in range(nr):
+                if rstoch[j]:
+                    a0 += a[j]
+            u = uniform(rng) * a0
+            fired = -1
+            acc = 0.0
+            for j in range(nr):
+                if rstoch[j]:
+                    acc += a[j]
+                    fired = j
+                    if u < acc:
+                        break
+            for i in range(ns):
+                y[i] += S[fired, i]
+            readouts[R_N_EVENTS] += 1.0
+            if y[tumour] < readouts[R_NADIR]:
+                readouts[R_NADIR] = y[tumour]
+                readouts[R_NADIR_DAY] = t
+            if mode[tumour] and y[tumour] <= 0.0:
+                readouts[R_OUTCOME] = OUTCOME_CURE
+                readouts[R_T_EVENT] = t
+                break
+            if y[tumour] >= prog_level:
+                readouts[R_OUTCOME] = OUTCOME_PROGRESSION
+                readouts[R_T_EVENT] = t
+                break
+            _refresh_modes(y, mode, eligible, threshold, up_threshold)
+        any_st = _reaction_modes(S, mode, rstoch)
+        _reset_hazards(y, ns)
+        target = exponential(rng)
+        eval_rhs(rates, p, S, rstoch, ctx, t, y, xs, a, K[0])
+
+    readouts[R_AUC] = y[ns]
+
+
+_BATCH_SIG = types.void(
+    RatesFn, _f8[:, ::1], _f8[:, ::1], _b1[::1], _i8, _i8, _f8[:, ::1], _f8, _f8, _f8, _f8, _b1, _f8, _f8, _f8,
+    _f8, _f8[::1], _i8[::1], _i8[::1], _f8[:, ::1], _f8, types.uint64[:, ::1], _f8[:, ::1],
+)
+
+
+@njit(_BATCH_SIG, cache=True)
+def run_batch(
+    rates, P, S, eligible, tumour, effector, X0, t_end, threshold, up_threshold, prog_factor, method_tau,
+    tau_eps, tau_critical, rtol, atol, dose_t, dose_species, dose_op, dose_values, auc_until, states, readouts,
+):
+    """:func:`run_patient` for each row of P (parameters), X0 (initial state), dose_values, states (one
+    generator state per patient) and readouts; progression at ``prog_factor`` times the initial tumour."""
+    rec_t = np.zeros(0)
+    rec = np.zeros((0, S.shape[1]))
+    for k in range(P.shape[0]):
+        run_patient(
+            rates, P[k], S, eligible, tumour, effector, X0[k], t_end, threshold, up_threshold,
+            prog_factor * X0[k, tumour], method_tau, tau_eps, tau_critical, rtol, atol, dose_t, dose_species,
+            dose_op, dose_values[k], auc_until, rec_t, rec, states[k], readouts[k],
+        )

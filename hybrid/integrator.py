@@ -1,0 +1,250 @@
+"""Dormand–Prince 5(4) with dense output, in Numba, for use inside jitted kernels.
+
+The right-hand side is assembled from a model's reaction propensities (see :mod:`hybrid.model`): the model
+supplies a jitted ``rates(t, x, p, out)``, passed around as a first-class function so that every kernel is
+compiled once, cached on disk, and works for any model (no Python call per evaluation).
+
+State layout ``y`` (length ``n_species + 1 + max(n_reactions, 2)``):
+
+- ``y[:ns]``: species (cells);
+- ``y[ns]``: area under the effector species, accumulated while ``ctx[CTX_AUC_ON]`` is 1 (cells * day);
+- hybrid kind: ``y[ns+1+j]``: integral of reaction j's propensity since the last stochastic event, for the
+  reactions that are currently stochastic (the hazard that decides the next event exactly);
+- oracle kind: ``y[ns+1] = rho(t)`` and ``y[ns+2] = I(t) * exp(-s)`` of Kendall's formula (see oracle.py).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, types
+
+RATES_SIG = types.void(types.float64, types.float64[::1], types.float64[::1], types.float64[::1])
+"""Signature every model's ``rates(t, x, p, out)`` must be compiled with."""
+RatesFn = types.FunctionType(RATES_SIG)
+
+# Context slots: small per-run switches for the right-hand side, kept in one float array.
+CTX_KIND = 0  # 0: hybrid (reaction hazards), 1: Kendall oracle
+CTX_AUC_SPECIES = 1
+CTX_AUC_ON = 2
+CTX_TUMOUR = 3
+CTX_BIRTH = 4
+CTX_DEATH = 5
+CTX_LOG_SCALE = 6
+CTX_SIZE = 7
+
+# Dormand & Prince (1980) coefficients, with Shampine's dense output (as in Hairer's DOPRI5).
+_C = np.array([0.0, 1 / 5, 3 / 10, 4 / 5, 8 / 9, 1.0, 1.0])
+_A = np.array(
+    [
+        [0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+        [1 / 5, 0.0, 0.0, 0.0, 0.0, 0.0],
+        [3 / 40, 9 / 40, 0.0, 0.0, 0.0, 0.0],
+        [44 / 45, -56 / 15, 32 / 9, 0.0, 0.0, 0.0],
+        [19372 / 6561, -25360 / 2187, 64448 / 6561, -212 / 729, 0.0, 0.0],
+        [9017 / 3168, -355 / 33, 46732 / 5247, 49 / 176, -5103 / 18656, 0.0],
+        [35 / 384, 0.0, 500 / 1113, 125 / 192, -2187 / 6784, 11 / 84],
+    ]
+)
+_B = np.array([35 / 384, 0.0, 500 / 1113, 125 / 192, -2187 / 6784, 11 / 84, 0.0])
+_E = np.array([-71 / 57600, 0.0, 71 / 16695, -71 / 1920, 17253 / 339200, -22 / 525, 1 / 40])
+_P = np.array(
+    [
+        [1.0, -8048581381 / 2820520608, 8663915743 / 2820520608, -12715105075 / 11282082432],
+        [0.0, 0.0, 0.0, 0.0],
+        [0.0, 131558114200 / 32700410799, -68118460800 / 10900136933, 87487479700 / 32700410799],
+        [0.0, -1754552775 / 470086768, 14199869525 / 1410260304, -10690763975 / 1880347072],
+        [0.0, 127303824393 / 49829197408, -318862633887 / 49829197408, 701980252875 / 199316789632],
+        [0.0, -282668133 / 205662961, 2019193451 / 616988883, -1453857185 / 822651844],
+        [0.0, 40617522 / 29380423, -110615467 / 29380423, 69997945 / 29380423],
+    ]
+)
+
+
+def state_size(n_species: int, n_reactions: int) -> int:
+    """Length of the integrator state for a model (see module docstring)."""
+    return n_species + 1 + max(n_reactions, 2)
+
+
+@njit(cache=True)
+def eval_rhs(rates, p, S, rstoch, ctx, t, y, xs, a, out):
+    """dy/dt at (t, y). Reactions flagged in ``rstoch`` fire as discrete events, so they move no species
+    continuously; their propensities are integrated instead (hybrid kind)."""
+    nr, ns = S.shape
+    for i in range(ns):
+        xs[i] = y[i]
+    rates(t, xs, p, a)
+    for i in range(out.shape[0]):
+        out[i] = 0.0
+    for j in range(nr):
+        if rstoch[j]:
+            if ctx[CTX_KIND] == 0.0:
+                out[ns + 1 + j] = a[j]
+        else:
+            for i in range(ns):
+                if S[j, i] != 0.0:
+                    out[i] += S[j, i] * a[j]
+    if ctx[CTX_AUC_ON] != 0.0:
+        out[ns] = xs[int(ctx[CTX_AUC_SPECIES])]
+    if ctx[CTX_KIND] == 1.0:
+        # Kendall: per-capita birth and death rates, from the propensities at one tumour cell.
+        xs[int(ctx[CTX_TUMOUR])] = 1.0
+        rates(t, xs, p, a)
+        lam = a[int(ctx[CTX_BIRTH])]
+        mu = a[int(ctx[CTX_DEATH])]
+        out[ns + 1] = mu - lam
+        out[ns + 2] = lam * np.exp(y[ns + 1] - ctx[CTX_LOG_SCALE])
+
+
+@njit(cache=True)
+def attempt_step(rates, p, S, rstoch, ctx, t, y, h, K, ytmp, ynew, xs, a, rtol, atol):
+    """One Dormand–Prince step of size h from (t, y) with K[0] = f(t, y) given.
+
+    Fills K[1:7] (K[6] = f(t+h, ynew), reusable as the next K[0]) and ynew; returns the RMS error norm
+    (accept the step when <= 1)."""
+    ny = y.shape[0]
+    for s in range(1, 7):
+        for i in range(ny):
+            acc = 0.0
+            for j in range(s):
+                acc += _A[s, j] * K[j, i]
+            ytmp[i] = y[i] + h * acc
+        eval_rhs(rates, p, S, rstoch, ctx, t + _C[s] * h, ytmp, xs, a, K[s])
+    # stage 6 was evaluated at y + h * sum(B K), which is ynew (FSAL)
+    for i in range(ny):
+        ynew[i] = ytmp[i]
+    err = 0.0
+    for i in range(ny):
+        e = 0.0
+        for j in range(7):
+            e += _E[j] * K[j, i]
+        sc = atol + rtol * max(abs(y[i]), abs(ynew[i]))
+        r = h * e / sc
+        err += r * r
+    return np.sqrt(err / ny)
+
+
+@njit(cache=True)
+def next_step_size(h, err):
+    """Standard step-size update for a 5th-order method with safety factor 0.9, change bounded to [0.2, 5]."""
+    if err == 0.0:
+        return h * 5.0
+    return h * min(5.0, max(0.2, 0.9 * err ** -0.2))
+
+
+@njit(cache=True)
+def dense(y, K, h, theta, i):
+    """Component i of the dense-output polynomial at t + theta*h (0 <= theta <= 1)."""
+    acc = 0.0
+    for j in range(7):
+        kj = K[j, i]
+        if kj != 0.0:
+            acc += kj * theta * (_P[j, 0] + theta * (_P[j, 1] + theta * (_P[j, 2] + theta * _P[j, 3])))
+    return y[i] + h * acc
+
+
+@njit(cache=True)
+def dense_all(y, K, h, theta, out):
+    for i in range(y.shape[0]):
+        out[i] = dense(y, K, h, theta, i)
+
+
+@njit(cache=True)
+def dense_sum(y, K, h, theta, first, mask):
+    """Sum over j with mask[j] of component first + j of the dense output."""
+    acc = 0.0
+    for j in range(mask.shape[0]):
+        if mask[j]:
+            acc += dense(y, K, h, theta, first + j)
+    return acc
+
+
+@njit(cache=True)
+def dense_slope(K, theta, i):
+    """d/dt of component i of the dense output at t + theta*h."""
+    acc = 0.0
+    for j in range(7):
+        kj = K[j, i]
+        if kj != 0.0:
+            acc += kj * (_P[j, 0] + theta * (2.0 * _P[j, 1] + theta * (3.0 * _P[j, 2] + theta * 4.0 * _P[j, 3])))
+    return acc
+
+
+@njit(cache=True)
+def _level_root(y, K, h, first, mask, level, theta_hi):
+    """Smallest theta in (0, theta_hi] where g(theta) - level changes sign, with g the dense output of
+    component ``first`` (mask empty) or the sum of components first + j over mask[j]. The caller has checked
+    that g(0) and g(theta_hi) lie on opposite sides. Illinois (modified regula falsi): a few evaluations for
+    the smooth, nearly linear g met here, with bracketing kept, so it cannot fail."""
+    lo, hi = 0.0, theta_hi
+    if mask.shape[0] == 0:
+        g_lo = dense(y, K, h, lo, first) - level
+        g_hi = dense(y, K, h, hi, first) - level
+    else:
+        g_lo = dense_sum(y, K, h, lo, first, mask) - level
+        g_hi = dense_sum(y, K, h, hi, first, mask) - level
+    side = 0
+    for _ in range(100):
+        if hi - lo <= 1e-12 * theta_hi:
+            break
+        mid = (lo * g_hi - hi * g_lo) / (g_hi - g_lo)
+        if not (lo < mid < hi):
+            mid = 0.5 * (lo + hi)
+        if mask.shape[0] == 0:
+            g = dense(y, K, h, mid, first) - level
+        else:
+            g = dense_sum(y, K, h, mid, first, mask) - level
+        if g == 0.0:
+            return mid
+        if (g > 0.0) == (g_hi > 0.0):
+            hi, g_hi = mid, g
+            if side == 1:
+                g_lo *= 0.5
+            side = 1
+        else:
+            lo, g_lo = mid, g
+            if side == -1:
+                g_hi *= 0.5
+            side = -1
+        if abs(g) <= 1e-12 * max(1.0, abs(level)):
+            return mid
+    return hi
+
+
+_NO_MASK = np.zeros(0, dtype=np.bool_)
+
+
+@njit(cache=True)
+def crossing(y, K, h, i, level):
+    """First theta in (0, 1] at which component i crosses ``level`` (it does so within the step)."""
+    return _level_root(y, K, h, i, _NO_MASK, level, 1.0)
+
+
+@njit(cache=True)
+def hazard_reach(y, K, h, first, mask, target):
+    """Smallest theta in (0, 1] at which the summed hazard integrals reach ``target``."""
+    return _level_root(y, K, h, first, mask, target, 1.0)
+
+
+@njit(cache=True)
+def extremum(y, K, h, i, theta_hi, sign):
+    """The extreme value of component i over [0, theta_hi] (sign +1: maximum, -1: minimum), as (theta, value).
+
+    The end points decide unless the slope turns inside the step, when a golden-section search on the dense
+    output finds the turning point."""
+    v0 = sign * dense(y, K, h, 0.0, i)
+    v1 = sign * dense(y, K, h, theta_hi, i)
+    if sign * K[0, i] > 0.0 and sign * dense_slope(K, theta_hi, i) < 0.0:
+        lo, hi = 0.0, theta_hi
+        g = 0.6180339887498949
+        for _ in range(50):
+            m1 = hi - g * (hi - lo)
+            m2 = lo + g * (hi - lo)
+            if sign * dense(y, K, h, m1, i) >= sign * dense(y, K, h, m2, i):
+                hi = m2
+            else:
+                lo = m1
+        th = 0.5 * (lo + hi)
+        return th, dense(y, K, h, th, i)
+    if v1 >= v0:
+        return theta_hi, sign * v1
+    return 0.0, sign * v0

@@ -1,0 +1,275 @@
+"""Python entry points to the jitted kernels: a batch of patients, one patient, the exact oracle and the
+deterministic trajectory. Units: cells and days.
+
+Everything goes through batch kernels (one jitted call per batch), so the per-patient cost is the simulation
+itself, not Python.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from . import engine
+from .errors import CartsimError
+from .kimmel import KIMMEL2021, KIMMEL2021_BFEEDBACK
+from .model import ModelSpec
+from .options import SimOptions
+from .oracle import log_extinction_batch
+from .params import PARAM_NAMES, Parameters, parameter_matrix
+from .rng import seed_states
+
+MODELS: dict[str, ModelSpec] = {m.name: m for m in (KIMMEL2021, KIMMEL2021_BFEEDBACK)}
+
+AUC_UNTIL_DAYS = 28.0
+"""CAR T exposure is reported as the area under C(t) over days 0–28."""
+_ATOL = 1e-12
+_S_B = PARAM_NAMES.index("s_B")
+
+SeedLike = int | np.random.SeedSequence
+
+RESULT_COLUMNS = (
+    "outcome",
+    "t_event_days",
+    "nadir_cells",
+    "nadir_day",
+    "cart_peak_cells",
+    "cart_peak_day",
+    "cart_auc_0_28",
+    "n_events",
+    "n_leaps",
+    "p_cure_exact",
+)
+_READOUT_COLUMNS = {
+    "t_event_days": engine.R_T_EVENT,
+    "nadir_cells": engine.R_NADIR,
+    "nadir_day": engine.R_NADIR_DAY,
+    "cart_peak_cells": engine.R_PEAK,
+    "cart_peak_day": engine.R_PEAK_DAY,
+    "cart_auc_0_28": engine.R_AUC,
+    "n_events": engine.R_N_EVENTS,
+    "n_leaps": engine.R_N_LEAPS,
+}
+
+
+def get_model(model: str | ModelSpec) -> ModelSpec:
+    """A model by name (see :data:`MODELS`), or the spec itself."""
+    if isinstance(model, ModelSpec):
+        return model
+    if model not in MODELS:
+        raise CartsimError(f"unknown model {model!r}; accepted: {', '.join(MODELS)}")
+    return MODELS[model]
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """Kernel inputs for n patients."""
+
+    P: np.ndarray  # (n, n_params)
+    X0: np.ndarray  # (n, n_species)
+    dose_t: np.ndarray
+    dose_species: np.ndarray
+    dose_op: np.ndarray
+    dose_values: np.ndarray  # (n, n_doses)
+
+
+def _prepare(spec: ModelSpec, params: pd.DataFrame | Sequence[Parameters] | Parameters,
+             options: SimOptions) -> _Batch:
+    if isinstance(params, Parameters):
+        params = [params]
+    if isinstance(params, pd.DataFrame):
+        cols = {c: params[c].to_numpy() for c in params.columns if c in PARAM_NAMES}
+        P = parameter_matrix(cols, len(params))
+    else:
+        P = np.array([q.as_array() for q in params], dtype=np.float64).reshape(-1, len(PARAM_NAMES))
+    if spec is not KIMMEL2021_BFEEDBACK and np.any(P[:, _S_B] != 0.0):
+        raise CartsimError(f"parameter s_B acts only in model {KIMMEL2021_BFEEDBACK.name}; "
+                           f"it must be 0 in model {spec.name}")
+    init_cols = [PARAM_NAMES.index(n) for n in spec.initial]
+    X0 = np.ascontiguousarray(P[:, init_cols])
+    # Doses: lymphodepletion resets the lymphocytes to their initial value, then CAR T cells are added.
+    lymph, eff = spec.index(spec.lymphocytes), spec.index(spec.effector)
+    t, sp, op, vals = [], [], [], []
+    for d in options.doses:
+        if d.day >= options.t_end:
+            continue
+        if d.lymphodepletion:
+            t.append(d.day), sp.append(lymph), op.append(engine.DOSE_SET), vals.append(X0[:, lymph])
+        if d.car_t_cells > 0:
+            t.append(d.day), sp.append(eff), op.append(engine.DOSE_ADD)
+            vals.append(np.full(len(P), d.car_t_cells))
+    dose_values = np.ascontiguousarray(np.stack(vals, axis=1) if vals else np.zeros((len(P), 0)))
+    return _Batch(np.ascontiguousarray(P), X0, np.array(t, dtype=np.float64), np.array(sp, dtype=np.int64),
+                  np.array(op, dtype=np.int64), dose_values)
+
+
+def _log_cure(spec: ModelSpec, b: _Batch, options: SimOptions, t_days: np.ndarray) -> np.ndarray | None:
+    """(n, len(t_days)) log P(cure by t), or None when the model is not linear in the tumour."""
+    if not spec.linear_tumour:
+        return None
+    out = np.empty((b.P.shape[0], t_days.shape[0]))
+    log_extinction_batch(
+        spec.rates, b.P, spec.stoichiometry, spec.index(spec.tumour), spec.reaction_index(spec.tumour_birth),
+        spec.reaction_index(spec.tumour_death), b.X0, float(options.rtol), _ATOL, b.dose_t, b.dose_species,
+        b.dose_op, b.dose_values, np.ascontiguousarray(t_days, dtype=np.float64), out,
+    )
+    return out
+
+
+def simulate_batch(params: pd.DataFrame | Sequence[Parameters], seeds: Sequence[SeedLike],
+                   options: SimOptions | None = None, model: str | ModelSpec = "kimmel2021",
+                   exact: bool = True) -> pd.DataFrame:
+    """Simulate one hybrid patient per row of ``params`` (a DataFrame with parameter-name columns, or a list
+    of :class:`Parameters`) with the matching seed (an int or a ``SeedSequence``; one per patient).
+
+    Returns one row per patient, in order, with the columns of :data:`RESULT_COLUMNS`: outcome
+    (cure / progression / censored), t_event_days (t_end when censored), tumour nadir (cells) and its day,
+    CAR T peak (cells) and its day, cart_auc_0_28 (cells * day), stochastic events and tau leaps taken, and
+    p_cure_exact, Kendall's P(cure by t_end) (NaN when the model is not linear in B or ``exact`` is False)."""
+    options = options or SimOptions()
+    spec = get_model(model)
+    b = _prepare(spec, params, options)
+    n = b.P.shape[0]
+    if len(seeds) != n:
+        raise CartsimError(f"simulate_batch: {n} parameter rows but {len(seeds)} seeds")
+    readouts = np.zeros((n, engine.R_SIZE))
+    if n:
+        engine.run_batch(
+            spec.rates, b.P, spec.stoichiometry, spec.eligible, spec.index(spec.tumour),
+            spec.index(spec.effector), b.X0, float(options.t_end), float(options.threshold),
+            float(options.threshold * options.hysteresis), float(options.progression_factor),
+            options.method == "tau", float(options.tau_epsilon), float(options.tau_critical), float(options.rtol),
+            _ATOL, b.dose_t, b.dose_species, b.dose_op, b.dose_values, AUC_UNTIL_DAYS, seed_states(seeds),
+            readouts,
+        )
+    df = pd.DataFrame({col: readouts[:, k] for col, k in _READOUT_COLUMNS.items()})
+    df.insert(0, "outcome", pd.Categorical.from_codes(readouts[:, engine.R_OUTCOME].astype(np.int64),
+                                                      categories=list(engine.OUTCOME_NAMES)))
+    df["n_events"] = df["n_events"].astype(np.int64)
+    df["n_leaps"] = df["n_leaps"].astype(np.int64)
+    logp = _log_cure(spec, b, options, np.array([options.t_end])) if (exact and n) else None
+    df["p_cure_exact"] = np.exp(logp[:, 0]) if logp is not None else np.nan
+    return df
+
+
+def _run_single(spec: ModelSpec, b: _Batch, options: SimOptions, rec_t: np.ndarray, seed: SeedLike,
+                stochastic: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Run the first patient of ``b`` recording the species at ``rec_t`` (NaN after the outcome).
+    ``stochastic=False`` keeps every species on the ODE, with no progression stop: the mean field."""
+    rec = np.full((rec_t.shape[0], len(spec.species)), np.nan)
+    readouts = np.zeros(engine.R_SIZE)
+    tumour = spec.index(spec.tumour)
+    eligible = spec.eligible if stochastic else np.zeros(len(spec.species), dtype=np.bool_)
+    prog_level = options.progression_factor * b.X0[0, tumour] if stochastic else np.inf
+    engine.run_patient(
+        spec.rates, b.P[0], spec.stoichiometry, eligible, tumour, spec.index(spec.effector), b.X0[0],
+        float(options.t_end), float(options.threshold), float(options.threshold * options.hysteresis),
+        float(prog_level), options.method == "tau", float(options.tau_epsilon), float(options.tau_critical),
+        float(options.rtol), _ATOL, b.dose_t, b.dose_species, b.dose_op, b.dose_values[0], AUC_UNTIL_DAYS,
+        np.ascontiguousarray(rec_t, dtype=np.float64), rec, seed_states([seed])[0], readouts,
+    )
+    return readouts, rec
+
+
+@dataclass(frozen=True)
+class PatientResult:
+    """Outcome and readouts of one hybrid patient (cells, days)."""
+
+    outcome: str
+    t_event_days: float
+    nadir_cells: float
+    nadir_day: float
+    cart_peak_cells: float
+    cart_peak_day: float
+    cart_auc_0_28: float
+    """CAR T area under the curve over days 0–28 (cells * day)."""
+    n_events: int
+    n_leaps: int
+    p_cure_exact: float | None
+    """Kendall's exact P(cure by t_end) for these parameters; None when the model is not linear in B."""
+    trajectory: pd.DataFrame | None = None
+    """Columns t_days and one per species (cells), sampled every options.record_dt days up to the outcome."""
+
+    def as_dict(self) -> dict:
+        """The scalar readouts (no trajectory), JSON-ready."""
+        return {k: getattr(self, k) for k in RESULT_COLUMNS}
+
+
+def simulate_patient(params: Parameters, seed: SeedLike = 0, options: SimOptions | None = None,
+                     model: str | ModelSpec = "kimmel2021", exact: bool = True) -> PatientResult:
+    """Simulate one hybrid patient to cure, progression or the end of follow-up (options.t_end days).
+
+    With ``options.record_dt`` the trajectory is kept; the random stream is the same either way."""
+    options = options or SimOptions()
+    spec = get_model(model)
+    if options.record_dt is None:
+        row = simulate_batch([params], [seed], options, spec, exact).iloc[0]
+        traj = None
+    else:
+        b = _prepare(spec, params, options)
+        n_rec = int(np.floor(options.t_end / options.record_dt + 1e-9)) + 1
+        rec_t = np.arange(n_rec, dtype=np.float64) * options.record_dt
+        readouts, rec = _run_single(spec, b, options, rec_t, seed, stochastic=True)
+        row = {col: readouts[k] for col, k in _READOUT_COLUMNS.items()}
+        row["outcome"] = engine.OUTCOME_NAMES[int(readouts[engine.R_OUTCOME])]
+        logp = _log_cure(spec, b, options, np.array([options.t_end])) if exact else None
+        row["p_cure_exact"] = float(np.exp(logp[0, 0])) if logp is not None else np.nan
+        traj = pd.DataFrame(rec, columns=list(spec.species))
+        traj.insert(0, "t_days", rec_t)
+        traj = traj.dropna().reset_index(drop=True)
+    p_exact = float(row["p_cure_exact"])
+    return PatientResult(
+        outcome=str(row["outcome"]),
+        t_event_days=float(row["t_event_days"]),
+        nadir_cells=float(row["nadir_cells"]),
+        nadir_day=float(row["nadir_day"]),
+        cart_peak_cells=float(row["cart_peak_cells"]),
+        cart_peak_day=float(row["cart_peak_day"]),
+        cart_auc_0_28=float(row["cart_auc_0_28"]),
+        n_events=int(row["n_events"]),
+        n_leaps=int(row["n_leaps"]),
+        p_cure_exact=None if np.isnan(p_exact) else p_exact,
+        trajectory=traj,
+    )
+
+
+def cure_probability_exact(params: Parameters | pd.DataFrame | Sequence[Parameters],
+                           t_days: float | np.ndarray = 730.0, options: SimOptions | None = None,
+                           model: str | ModelSpec = "kimmel2021"):
+    """Kendall's exact P(cure by t) for t in ``t_days`` (a float or an increasing array of days).
+
+    For one :class:`Parameters`: a float, or an array like ``t_days``. For several patients: an array with
+    one row per patient (a vector when ``t_days`` is a float). None when the model is not linear in B."""
+    options = options or SimOptions()
+    spec = get_model(model)
+    t = np.atleast_1d(np.asarray(t_days, dtype=np.float64))
+    if t.ndim != 1 or np.any(np.diff(t) < 0) or np.any(t < 0):
+        raise CartsimError("t_days must be a day >= 0 or an increasing array of them")
+    logp = _log_cure(spec, _prepare(spec, params, options), options, t)
+    if logp is None:
+        return None
+    prob = np.exp(logp)
+    if np.ndim(t_days) == 0:
+        prob = prob[:, 0]
+    return prob[0] if isinstance(params, Parameters) else prob
+
+
+def solve_trajectory(params: Parameters, t_days: np.ndarray, options: SimOptions | None = None,
+                     model: str | ModelSpec = "kimmel2021") -> pd.DataFrame:
+    """The deterministic mean field at the days ``t_days`` (increasing, >= 0): columns t_days and one per
+    species, in cells. Doses in ``options`` are applied; ``options.rtol`` sets the accuracy."""
+    options = options or SimOptions()
+    spec = get_model(model)
+    t = np.ascontiguousarray(np.asarray(t_days, dtype=np.float64))
+    if t.ndim != 1 or t.size == 0 or np.any(np.diff(t) <= 0) or t[0] < 0:
+        raise CartsimError("t_days must be a non-empty increasing array of days >= 0")
+    options = dataclasses.replace(options, t_end=max(float(t[-1]), 1e-9))
+    b = _prepare(spec, params, options)
+    _, rec = _run_single(spec, b, options, t, 0, stochastic=False)
+    df = pd.DataFrame(rec, columns=list(spec.species))
+    df.insert(0, "t_days", t)
+    return df
