@@ -14,8 +14,15 @@ from hybrid.errors import CartsimError
 from . import cli_abm, cli_hybrid, cli_run
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (no usage dump), so scripts can read the culprit from stderr."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="cartsim",
         description="Hybrid stochastic / agent-based simulator of CAR T-cell therapy.",
     )

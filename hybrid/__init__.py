@@ -1,11 +1,17 @@
 """cartsim.hybrid: the Kimmel et al. (2021) CAR T model on a hybrid ODE–SSA engine, with Kendall's exact
 cure probability. Cells and days throughout; see :mod:`hybrid.units` for blood counts and tumour volumes."""
 
-from .errors import CartsimError, ParameterError
-from .model import ModelSpec
-from .options import METHODS, Dose, SimOptions
-from .params import PARAM_NAMES, PARAM_SPECS, PRESETS, Parameters
-from .simulate import (
+from pathlib import Path
+
+from . import jitcache
+
+jitcache.refresh(Path(__file__).parent)
+
+from .errors import CartsimError, ParameterError  # noqa: E402
+from .model import ModelSpec  # noqa: E402
+from .options import METHODS, Dose, SimOptions  # noqa: E402
+from .params import PARAM_NAMES, PARAM_SPECS, PRESETS, Parameters  # noqa: E402
+from .simulate import (  # noqa: E402
     MODELS,
     RESULT_COLUMNS,
     PatientResult,

@@ -131,7 +131,7 @@ def _reset_hazards(y, ns):
 @njit(cache=True)
 def _record(rec_t, rec, irec, t_hi, y0, K, h, t0, ns):
     """Fill trajectory rows for record times in (t0, t_hi] from the dense output of the current step."""
-    while irec < rec_t.shape[0] and rec_t[irec] <= t_hi:
+    while irec < rec_t.shape[0] and rec_t[irec] < t_hi:
         th = (rec_t[irec] - t0) / h if h > 0 else 0.0
         for i in range(ns):
             rec[irec, i] = dense(y0, K, h, min(max(th, 0.0), 1.0), i)

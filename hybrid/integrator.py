@@ -67,32 +67,43 @@ def state_size(n_species: int, n_reactions: int) -> int:
 
 @njit(cache=True)
 def eval_rhs(rates, p, S, rstoch, ctx, t, y, xs, a, out):
-    """dy/dt at (t, y). Reactions flagged in ``rstoch`` fire as discrete events, so they move no species
-    continuously; their propensities are integrated instead (hybrid kind)."""
+    """dy/dt at (t, y) into the vector ``out``. Reactions flagged in ``rstoch`` fire as discrete events, so
+    they move no species continuously; their propensities are integrated instead (hybrid kind)."""
+    _rhs_row(rates, p, S, rstoch, ctx, t, y, xs, a, out.reshape((1, out.shape[0])), 0)
+
+
+@njit(cache=True)
+def _rhs_row(rates, p, S, rstoch, ctx, t, y, xs, a, K, r):
+    """dy/dt at (t, y) into row r of K (no array views on the hot path)."""
     nr, ns = S.shape
+    ny = K.shape[1]
+    hybrid_kind = ctx[CTX_KIND] == 0.0
     for i in range(ns):
         xs[i] = y[i]
+    if not hybrid_kind:
+        # Kendall: nothing depends on the tumour (linear model), so evaluating the propensities at one tumour
+        # cell gives the other species' derivatives and the per-capita birth and death rates at once; the
+        # tumour itself is then not integrated.
+        xs[int(ctx[CTX_TUMOUR])] = 1.0
     rates(t, xs, p, a)
-    for i in range(out.shape[0]):
-        out[i] = 0.0
+    for i in range(ny):
+        K[r, i] = 0.0
     for j in range(nr):
         if rstoch[j]:
-            if ctx[CTX_KIND] == 0.0:
-                out[ns + 1 + j] = a[j]
+            if hybrid_kind:
+                K[r, ns + 1 + j] = a[j]
         else:
             for i in range(ns):
                 if S[j, i] != 0.0:
-                    out[i] += S[j, i] * a[j]
+                    K[r, i] += S[j, i] * a[j]
     if ctx[CTX_AUC_ON] != 0.0:
-        out[ns] = xs[int(ctx[CTX_AUC_SPECIES])]
-    if ctx[CTX_KIND] == 1.0:
-        # Kendall: per-capita birth and death rates, from the propensities at one tumour cell.
-        xs[int(ctx[CTX_TUMOUR])] = 1.0
-        rates(t, xs, p, a)
+        K[r, ns] = xs[int(ctx[CTX_AUC_SPECIES])]
+    if not hybrid_kind:
         lam = a[int(ctx[CTX_BIRTH])]
         mu = a[int(ctx[CTX_DEATH])]
-        out[ns + 1] = mu - lam
-        out[ns + 2] = lam * np.exp(y[ns + 1] - ctx[CTX_LOG_SCALE])
+        K[r, int(ctx[CTX_TUMOUR])] = 0.0
+        K[r, ns + 1] = mu - lam
+        K[r, ns + 2] = lam * np.exp(y[ns + 1] - ctx[CTX_LOG_SCALE])
 
 
 @njit(cache=True)
@@ -108,7 +119,7 @@ def attempt_step(rates, p, S, rstoch, ctx, t, y, h, K, ytmp, ynew, xs, a, rtol, 
             for j in range(s):
                 acc += _A[s, j] * K[j, i]
             ytmp[i] = y[i] + h * acc
-        eval_rhs(rates, p, S, rstoch, ctx, t + _C[s] * h, ytmp, xs, a, K[s])
+        _rhs_row(rates, p, S, rstoch, ctx, t + _C[s] * h, ytmp, xs, a, K, s)
     # stage 6 was evaluated at y + h * sum(B K), which is ynew (FSAL)
     for i in range(ny):
         ynew[i] = ytmp[i]
@@ -170,43 +181,58 @@ def dense_slope(K, theta, i):
 
 
 @njit(cache=True)
-def _level_root(y, K, h, first, mask, level, theta_hi):
-    """Smallest theta in (0, theta_hi] where g(theta) - level changes sign, with g the dense output of
-    component ``first`` (mask empty) or the sum of components first + j over mask[j]. The caller has checked
-    that g(0) and g(theta_hi) lie on opposite sides. Illinois (modified regula falsi): a few evaluations for
-    the smooth, nearly linear g met here, with bracketing kept, so it cannot fail."""
-    lo, hi = 0.0, theta_hi
-    if mask.shape[0] == 0:
-        g_lo = dense(y, K, h, lo, first) - level
-        g_hi = dense(y, K, h, hi, first) - level
-    else:
-        g_lo = dense_sum(y, K, h, lo, first, mask) - level
-        g_hi = dense_sum(y, K, h, hi, first, mask) - level
-    side = 0
-    for _ in range(100):
-        if hi - lo <= 1e-12 * theta_hi:
-            break
-        mid = (lo * g_hi - hi * g_lo) / (g_hi - g_lo)
-        if not (lo < mid < hi):
-            mid = 0.5 * (lo + hi)
+def _quartic(y, K, h, first, mask):
+    """Coefficients c0..c4 of the dense output of component ``first`` (mask empty), or of the sum of
+    components first + j over mask[j], as a polynomial in theta."""
+    c = np.zeros(5)
+    for j in range(7):
+        kj = 0.0
         if mask.shape[0] == 0:
-            g = dense(y, K, h, mid, first) - level
+            kj = K[j, first]
         else:
-            g = dense_sum(y, K, h, mid, first, mask) - level
-        if g == 0.0:
-            return mid
-        if (g > 0.0) == (g_hi > 0.0):
-            hi, g_hi = mid, g
-            if side == 1:
-                g_lo *= 0.5
-            side = 1
+            for m in range(mask.shape[0]):
+                if mask[m]:
+                    kj += K[j, first + m]
+        if kj != 0.0:
+            for q in range(4):
+                c[q + 1] += h * kj * _P[j, q]
+    if mask.shape[0] == 0:
+        c[0] = y[first]
+    else:
+        for m in range(mask.shape[0]):
+            if mask[m]:
+                c[0] += y[first + m]
+    return c
+
+
+@njit(cache=True)
+def _level_root(c, level):
+    """Smallest theta in (0, 1] where the quartic c reaches ``level``, given that c(0) and c(1) lie on
+    opposite sides of it. Newton's method kept inside a shrinking bracket (bisection when Newton leaves it),
+    so it cannot fail; for the nearly linear functions met here it takes a few iterations."""
+    g0 = c[0] - level
+    lo, hi = 0.0, 1.0
+    up = g0 < 0.0  # the function rises through the level
+    th = 0.5
+    # start from the linear interpolation between the ends
+    g1 = c[0] + c[1] + c[2] + c[3] + c[4] - level
+    if g1 != g0:
+        th = min(max(g0 / (g0 - g1), 0.0), 1.0)
+    for _ in range(100):
+        g = c[0] + th * (c[1] + th * (c[2] + th * (c[3] + th * c[4]))) - level
+        if (g >= 0.0) == up:
+            hi = th
         else:
-            lo, g_lo = mid, g
-            if side == -1:
-                g_hi *= 0.5
-            side = -1
-        if abs(g) <= 1e-12 * max(1.0, abs(level)):
-            return mid
+            lo = th
+        if abs(g) <= 1e-13 * max(1.0, abs(level)):
+            return th
+        if hi - lo <= 1e-13:
+            return hi
+        d = c[1] + th * (2.0 * c[2] + th * (3.0 * c[3] + th * 4.0 * c[4]))
+        nxt = th - g / d if d != 0.0 else 0.5 * (lo + hi)
+        if not (lo < nxt < hi):
+            nxt = 0.5 * (lo + hi)
+        th = nxt
     return hi
 
 
@@ -215,14 +241,14 @@ _NO_MASK = np.zeros(0, dtype=np.bool_)
 
 @njit(cache=True)
 def crossing(y, K, h, i, level):
-    """First theta in (0, 1] at which component i crosses ``level`` (it does so within the step)."""
-    return _level_root(y, K, h, i, _NO_MASK, level, 1.0)
+    """First theta in (0, 1] at which component i reaches ``level`` (it does so within the step)."""
+    return _level_root(_quartic(y, K, h, i, _NO_MASK), level)
 
 
 @njit(cache=True)
 def hazard_reach(y, K, h, first, mask, target):
     """Smallest theta in (0, 1] at which the summed hazard integrals reach ``target``."""
-    return _level_root(y, K, h, first, mask, target, 1.0)
+    return _level_root(_quartic(y, K, h, first, mask), target)
 
 
 @njit(cache=True)

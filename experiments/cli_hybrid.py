@@ -1,0 +1,199 @@
+"""``cartsim trajectory``, ``cartsim patient`` and ``cartsim cure``: the hybrid model from the command line.
+
+Populations are in cells and times in days; ``--set NAME=VALUE`` takes any parameter of ``hybrid.PARAM_NAMES``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from hybrid import (
+    METHODS,
+    MODELS,
+    PRESETS,
+    Parameters,
+    SimOptions,
+    cure_probability_exact,
+    simulate_batch,
+    simulate_patient,
+    solve_trajectory,
+)
+from hybrid.errors import CartsimError
+
+from .execution import Backend
+from .summary import wilson
+
+CHUNK_PATIENTS = 500
+"""Patients per task in ``cartsim cure``: large enough to amortise a task's overhead."""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--preset", default="kimmel2021", help=f"parameter preset: {', '.join(PRESETS)}")
+    common.add_argument("--model", default="kimmel2021", choices=sorted(MODELS), help="reaction model")
+    common.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
+                        help="override a parameter (cells, days); repeatable")
+    common.add_argument("--t-end", type=float, default=730.0, metavar="DAYS", help="follow-up (days)")
+
+    hybrid_opts = argparse.ArgumentParser(add_help=False)
+    hybrid_opts.add_argument("--seed", type=int, default=0, help="random seed (integer >= 0)")
+    hybrid_opts.add_argument("--threshold", type=float, default=100.0, metavar="CELLS",
+                             help="tumour goes stochastic below this many cells (>= 1)")
+    hybrid_opts.add_argument("--method", default="ssa", choices=METHODS, help="stochastic method")
+
+    p = sub.add_parser("trajectory", parents=[common], help="deterministic mean-field trajectory",
+                       description="The deterministic mean field N, C, B (cells) every --dt days.")
+    p.add_argument("--dt", type=float, default=1.0, metavar="DAYS", help="output interval (days)")
+    p.add_argument("--format", choices=("csv", "json"), default="csv")
+    p.set_defaults(handler=cmd_trajectory)
+
+    p = sub.add_parser("patient", parents=[common, hybrid_opts], help="one hybrid stochastic patient",
+                       description="Simulate one patient to cure, progression or the end of follow-up.")
+    p.add_argument("--format", choices=("json", "text"), default="json")
+    p.set_defaults(handler=cmd_patient)
+
+    p = sub.add_parser("cure", parents=[common, hybrid_opts], help="P(cure) over N identical patients",
+                       description="Monte Carlo cure probability over N patients with identical parameters, "
+                       "beside Kendall's exact value where the model allows it.")
+    p.add_argument("--n", type=int, default=1000, help="patients (>= 1)")
+    p.add_argument("--workers", type=int, default=None, help="local worker processes (default: all cores)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--format", choices=("json", "text"), default="json")
+    p.set_defaults(handler=cmd_cure)
+
+
+def parse_overrides(items: list[str]) -> dict[str, str]:
+    """``["K_C=7e10", ...]`` -> ``{"K_C": "7e10"}``; values are validated by :class:`Parameters`."""
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise CartsimError(f"--set {item!r}: expected NAME=VALUE")
+        out[name.strip()] = value.strip()
+    return out
+
+
+def _parameters(args: argparse.Namespace) -> Parameters:
+    return Parameters.from_preset(args.preset, **parse_overrides(args.overrides))
+
+
+def _options(args: argparse.Namespace, **extra) -> SimOptions:
+    return SimOptions(t_end=args.t_end, threshold=getattr(args, "threshold", 100.0),
+                      method=getattr(args, "method", "ssa"), **extra)
+
+
+def _check_model(args: argparse.Namespace) -> None:
+    if args.model not in MODELS:
+        raise CartsimError(f"--model {args.model!r}; accepted: {', '.join(MODELS)}")
+
+
+def _json_default(x):
+    if isinstance(x, np.integer):
+        return int(x)
+    if isinstance(x, np.floating):
+        return None if math.isnan(x) else float(x)
+    raise TypeError(type(x))
+
+
+def _dump(obj) -> None:
+    json.dump(obj, sys.stdout, indent=2, default=_json_default, allow_nan=False)
+    sys.stdout.write("\n")
+
+
+def cmd_trajectory(args: argparse.Namespace) -> int:
+    _check_model(args)
+    params = _parameters(args)
+    if not (math.isfinite(args.dt) and args.dt > 0):
+        raise CartsimError(f"--dt must be a number of days > 0, got {args.dt}")
+    opts = SimOptions(t_end=args.t_end)
+    n = int(math.floor(args.t_end / args.dt + 1e-9))
+    t = np.arange(n + 1) * args.dt
+    df = solve_trajectory(params, t, opts, args.model)
+    if args.format == "csv":
+        df.to_csv(sys.stdout, index=False, float_format="%.10g")
+    else:
+        _dump({"units": {"t_days": "days", "N": "cells", "C": "cells", "B": "cells"},
+               "rows": df.to_dict(orient="records")})
+    return 0
+
+
+def cmd_patient(args: argparse.Namespace) -> int:
+    _check_model(args)
+    params = _parameters(args)
+    opts = _options(args)
+    if args.seed < 0:
+        raise CartsimError(f"--seed must be an integer >= 0, got {args.seed}")
+    res = simulate_patient(params, args.seed, opts, args.model)
+    out = {"seed": args.seed, "threshold_cells": opts.threshold, "method": opts.method, **res.as_dict()}
+    if args.format == "json":
+        _dump(out)
+    else:
+        for k, v in out.items():
+            print(f"{k:>16}: {v}")
+    return 0
+
+
+def _cure_chunk(params: Parameters, seeds: list, opts: SimOptions, model: str) -> pd.DataFrame:
+    return simulate_batch([params] * len(seeds), seeds, opts, model, exact=False)
+
+
+def cmd_cure(args: argparse.Namespace) -> int:
+    _check_model(args)
+    params = _parameters(args)
+    opts = _options(args)
+    if args.n < 1:
+        raise CartsimError(f"--n must be an integer >= 1, got {args.n}")
+    if args.seed < 0:
+        raise CartsimError(f"--seed must be an integer >= 0, got {args.seed}")
+    seeds = np.random.SeedSequence(args.seed).spawn(args.n)
+    chunks = [seeds[i:i + CHUNK_PATIENTS] for i in range(0, args.n, CHUNK_PATIENTS)]
+    parts: list[pd.DataFrame | None] = [None] * len(chunks)
+    workers = Backend(args.workers).workers
+    with Backend(workers=min(workers, len(chunks))) as backend, \
+            tqdm(total=args.n, unit="patient", disable=args.quiet, file=sys.stderr) as bar:
+        for k, df in backend.unordered(_cure_chunk, [(params, c, opts, args.model) for c in chunks]):
+            parts[k] = df
+            bar.update(len(df))
+    df = pd.concat(parts, ignore_index=True)
+    _dump(cure_summary(df, cure_probability_exact(params, opts.t_end, opts, args.model), opts, args))
+    return 0
+
+
+def cure_summary(df: pd.DataFrame, p_exact: float | None, opts: SimOptions, args: argparse.Namespace) -> dict:
+    """The JSON document of ``cartsim cure``."""
+    n = len(df)
+    counts = df["outcome"].value_counts()
+    cures = int(counts.get("cure", 0))
+    p = cures / n
+    lo, hi = wilson(cures, n)
+    return {
+        "n": n,
+        "seed": args.seed,
+        "model": args.model,
+        "method": opts.method,
+        "threshold_cells": opts.threshold,
+        "t_end_days": opts.t_end,
+        "p_cure": p,
+        "p_cure_se": math.sqrt(p * (1 - p) / n),
+        "p_cure_wilson95": [lo, hi],
+        "p_cure_exact": p_exact,
+        "outcomes": {k: int(counts.get(k, 0)) for k in ("cure", "progression", "censored")},
+        "time_to_cure_days": _deciles(df.loc[df["outcome"] == "cure", "t_event_days"]),
+        "time_to_progression_days": _deciles(df.loc[df["outcome"] == "progression", "t_event_days"]),
+    }
+
+
+def _deciles(days: pd.Series) -> dict[str, float | None]:
+    """q10, q50 and q90 of event days (None without events) and the count."""
+    keys = ("q10", "q50", "q90")
+    if days.empty:
+        return dict.fromkeys(keys) | {"n": 0}
+    q = np.quantile(days.to_numpy(float), [0.1, 0.5, 0.9])
+    return {k: float(v) for k, v in zip(keys, q, strict=True)} | {"n": int(days.size)}
