@@ -18,7 +18,7 @@ S = np.array([[1.0], [-1.0]])
 
 
 def run(lam: float, mu: float, n0: int, t_end: float, n: int, seed: int, stop_at: float = np.inf,
-        method_tau: bool = False, tau_critical: float = 50.0):
+        method_tau: bool = False, tau_eps: float = 0.03, tau_critical: float = 50.0):
     """Run n patients of the pure stochastic process (threshold above every count). Returns (outcome codes,
     X(t_end) with 0 for extinct lineages and NaN where the run stopped at ``stop_at``)."""
     p = np.array([lam, mu])
@@ -32,7 +32,7 @@ def run(lam: float, mu: float, n0: int, t_end: float, n: int, seed: int, stop_at
         rec = np.full((1, 1), np.nan)
         r = np.zeros(engine.R_SIZE)
         engine.run_patient(bd_rates, p, S, np.array([True]), 0, 0, x0, t_end, 1e15, 2e15, stop_at, method_tau,
-                           0.03, tau_critical, 1e-8, 1e-30, empty_f, empty_i, empty_i, empty_f, 0.0, rec_t, rec,
+                           tau_eps, tau_critical, 1e-8, 1e-30, empty_f, empty_i, empty_i, empty_f, 0.0, rec_t, rec,
                            states[k], r)
         outcome[k] = int(r[engine.R_OUTCOME])
         final[k] = 0.0 if outcome[k] == engine.OUTCOME_CURE else rec[0, 0]
