@@ -129,6 +129,37 @@ def _reset_hazards(y, ns):
 
 
 @njit(cache=True)
+def _decided(y, mode, tumour, prog_level, t, readouts):
+    """After a discrete change of the tumour: update the nadir and record cure or progression.
+    Returns True when the patient's outcome is decided."""
+    if y[tumour] < readouts[R_NADIR]:
+        readouts[R_NADIR] = y[tumour]
+        readouts[R_NADIR_DAY] = t
+    if mode[tumour] and y[tumour] <= 0.0:
+        readouts[R_OUTCOME] = OUTCOME_CURE
+        readouts[R_T_EVENT] = t
+        return True
+    if y[tumour] >= prog_level:
+        readouts[R_OUTCOME] = OUTCOME_PROGRESSION
+        readouts[R_T_EVENT] = t
+        return True
+    return False
+
+
+@njit(cache=True)
+def apply_doses(y, t, idose, dose_t, dose_species, dose_op, dose_value):
+    """Apply every dose scheduled at or before day t from index idose on; returns the next dose index."""
+    while idose < dose_t.shape[0] and dose_t[idose] <= t:
+        sp = dose_species[idose]
+        if dose_op[idose] == DOSE_SET:
+            y[sp] = dose_value[idose]
+        else:
+            y[sp] += dose_value[idose]
+        idose += 1
+    return idose
+
+
+@njit(cache=True)
 def _record(rec_t, rec, irec, t_hi, y0, K, h, t0, ns):
     """Fill trajectory rows for record times in (t0, t_hi] from the dense output of the current step."""
     while irec < rec_t.shape[0] and rec_t[irec] < t_hi:
@@ -256,15 +287,10 @@ def run_patient(
             t = t_stop
             if ctx[CTX_AUC_ON] != 0.0 and t >= auc_until:
                 ctx[CTX_AUC_ON] = 0.0
-            while idose < dose_t.shape[0] and dose_t[idose] <= t:
-                sp = dose_species[idose]
-                if dose_op[idose] == DOSE_SET:
-                    y[sp] = dose_value[idose]
-                else:
-                    y[sp] += dose_value[idose]
-                if mode[sp]:
-                    y[sp] = np.floor(y[sp] + 0.5)
-                idose += 1
+            idose = apply_doses(y, t, idose, dose_t, dose_species, dose_op, dose_value)
+            for i in range(ns):
+                if mode[i]:  # a dose into a stochastic species keeps it a whole number of cells
+                    y[i] = np.floor(y[i] + 0.5)
             _refresh_modes(y, mode, eligible, threshold, up_threshold)
             any_st = _reaction_modes(S, mode, rstoch)
             irec = _record_point(rec_t, rec, irec, t, y, ns)
@@ -323,16 +349,7 @@ def run_patient(
                 if leapt:
                     readouts[R_N_LEAPS] += 1.0
                     _reset_hazards(y, ns)
-                    if y[tumour] < readouts[R_NADIR]:
-                        readouts[R_NADIR] = y[tumour]
-                        readouts[R_NADIR_DAY] = t
-                    if mode[tumour] and y[tumour] <= 0.0:
-                        readouts[R_OUTCOME] = OUTCOME_CURE
-                        readouts[R_T_EVENT] = t
-                        break
-                    if y[tumour] >= prog_level:
-                        readouts[R_OUTCOME] = OUTCOME_PROGRESSION
-                        readouts[R_T_EVENT] = t
+                    if _decided(y, mode, tumour, prog_level, t, readouts):
                         break
                     _refresh_modes(y, mode, eligible, threshold, up_threshold)
                     any_st = _reaction_modes(S, mode, rstoch)
@@ -425,16 +442,7 @@ def run_patient(
             for i in range(ns):
                 y[i] += S[fired, i]
             readouts[R_N_EVENTS] += 1.0
-            if y[tumour] < readouts[R_NADIR]:
-                readouts[R_NADIR] = y[tumour]
-                readouts[R_NADIR_DAY] = t
-            if mode[tumour] and y[tumour] <= 0.0:
-                readouts[R_OUTCOME] = OUTCOME_CURE
-                readouts[R_T_EVENT] = t
-                break
-            if y[tumour] >= prog_level:
-                readouts[R_OUTCOME] = OUTCOME_PROGRESSION
-                readouts[R_T_EVENT] = t
+            if _decided(y, mode, tumour, prog_level, t, readouts):
                 break
             _refresh_modes(y, mode, eligible, threshold, up_threshold)
         any_st = _reaction_modes(S, mode, rstoch)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, types
 
-from .engine import DOSE_SET
+from .engine import apply_doses
 from .integrator import (
     CTX_AUC_SPECIES,
     CTX_BIRTH,
@@ -87,13 +87,7 @@ def log_extinction_probability(
             t_stop = dose_t[idose]
         if t_stop - t <= 1e-12 * max(1.0, t_stop):
             t = t_stop
-            while idose < dose_t.shape[0] and dose_t[idose] <= t:
-                sp = dose_species[idose]
-                if dose_op[idose] == DOSE_SET:
-                    y[sp] = dose_value[idose]
-                else:
-                    y[sp] += dose_value[idose]
-                idose += 1
+            idose = apply_doses(y, t, idose, dose_t, dose_species, dose_op, dose_value)
             eval_rhs(rates, p, S, rstoch, ctx, t, y, xs, a, K[0])
             continue
         hh = min(h, t_stop - t)
