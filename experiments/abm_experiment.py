@@ -25,6 +25,8 @@ from scipy import stats
 
 from hybrid.errors import CartsimError
 
+from .summary import wilson
+
 __all__ = ["AbmSpec", "validate", "run", "run_replicate", "wilson", "newcombe"]
 
 _ABM_KEYS = ("scenario", "width", "height", "steps", "replicates", "seed", "set", "series_every_hours")
@@ -171,19 +173,6 @@ def _nan(x: float | None, div: float = 1.0) -> float:
 
 
 # -- statistics -------------------------------------------------------------------------------------------------
-def wilson(k: int, n: int, conf: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval for k successes out of n."""
-    if n == 0:
-        return (math.nan, math.nan)
-    z = stats.norm.ppf(0.5 + conf / 2)
-    p = k / n
-    den = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / den
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
-    # Exact ends at k = 0 and k = n (the formula leaves rounding dust there).
-    return (0.0 if k == 0 else max(0.0, centre - half), 1.0 if k == n else min(1.0, centre + half))
-
-
 def newcombe(k1: int, n1: int, k2: int, n2: int, conf: float = 0.95) -> tuple[float, float, float]:
     """Difference p2 - p1 with Newcombe's hybrid score interval (from the two Wilson intervals)."""
     p1, p2 = k1 / n1, k2 / n2

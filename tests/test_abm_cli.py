@@ -1,36 +1,20 @@
 """``cartsim abm``: JSON output, files written with --out, exit status 2 on bad input."""
 
-import argparse
 import json
-import sys
 
 import pandas as pd
 import pytest
 from PIL import Image
 
-from hybrid.errors import CartsimError
+from experiments.cli import main
 
 
 def cartsim(argv: list[str]) -> int:
-    """``cartsim ARGV`` in-process: the real ``experiments.cli.main`` when the whole CLI imports, else an
-    equivalent driver around ``cli_abm.register`` (same contract: CartsimError -> one line, exit status 2)."""
+    """``cartsim ARGV`` in-process; argparse's own errors come back as their exit status."""
     try:
-        from experiments.cli import main
-    except ImportError:  # another sub-command not written yet
-        main = None
-    if main is not None:
         return main(argv)
-    from experiments import cli_abm
-
-    parser = argparse.ArgumentParser(prog="cartsim")
-    sub = parser.add_subparsers(dest="command", required=True)
-    cli_abm.register(sub)
-    args = parser.parse_args(argv)
-    try:
-        return int(args.handler(args) or 0)
-    except CartsimError as exc:
-        print(f"cartsim {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+    except SystemExit as exc:
+        return exc.code
 
 
 def _json(capsys, argv):

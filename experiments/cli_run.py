@@ -1,0 +1,124 @@
+"""``cartsim run CONFIG.toml``: validate a config, then run its experiment on the chosen backend."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from hybrid.errors import CartsimError
+
+from .config import load, validate
+from .execution import LOCAL_DASK, Backend
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``run`` sub-command."""
+    p = sub.add_parser(
+        "run",
+        help="run an experiment config (cohort, sweep, sensitivity or ABM)",
+        description="Run the experiment described by CONFIG.toml; outputs go to --out (default "
+                    "results/<config stem>). Shipped configs are in experiments/configs/.",
+    )
+    p.add_argument("config", help="experiment config (TOML)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override a config value (TOML syntax), e.g. --set cohort.n=300; repeatable")
+    p.add_argument("--out", type=Path, default=None, help="output directory (default results/<config stem>)")
+    p.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores)")
+    p.add_argument("--scheduler", default=None,
+                   help=f"Dask: '{LOCAL_DASK}' starts a LocalCluster, tcp://HOST:PORT joins a running one")
+    p.add_argument("--chunk-size", type=int, default=None,
+                   help="patients per chunk (default: from the config, else automatic; results do not depend "
+                        "on it)")
+    p.add_argument("--resume", action="store_true", help="keep the finished chunks of an interrupted run")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or final report")
+    p.set_defaults(handler=main)
+
+
+@contextmanager
+def _sigterm_as_interrupt():
+    """SIGTERM (a batch system's stop) unwinds like Ctrl-C, so finished chunks stay for --resume."""
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        old = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def run_config(config: str | Path, overrides: list[str] | tuple[str, ...] = (), out: Path | None = None,
+               workers: int | None = None, scheduler: str | None = None, chunk_size: int | None = None,
+               resume: bool = False, quiet: bool = True, on_chunk=None) -> dict[str, Any]:
+    """Run a config file as ``cartsim run`` does and return its summary (also written to OUT/summary.json)."""
+    cfg, source = load(config, overrides)
+    if chunk_size is not None and chunk_size < 1:
+        raise CartsimError(f"--chunk-size must be >= 1, got {chunk_size}")
+    out = Path(out) if out is not None else Path("results") / Path(config).stem
+    kind = cfg.get("kind", "cohort")
+    if kind == "abm":
+        from . import abm_experiment
+
+        spec = abm_experiment.validate(cfg, source)
+        with _sigterm_as_interrupt(), Backend(workers, scheduler) as backend:
+            return abm_experiment.run(spec, out, backend.map, quiet)
+    spec = validate(cfg, source)
+    if spec.observed_pfs_csv:
+        from .plots import load_observed_pfs
+
+        load_observed_pfs(spec.observed_pfs_csv)  # fail before the run, not after it
+    with _sigterm_as_interrupt(), Backend(workers, scheduler) as backend:
+        if spec.kind == "cohort":
+            from .runner import run_cohort
+
+            return run_cohort(spec, out, backend, resume=resume, quiet=quiet, chunk_size=chunk_size,
+                              on_chunk=on_chunk)
+        from .sensitivity import run_sensitivity
+
+        return run_sensitivity(spec, out, backend, quiet=quiet)
+
+
+def main(args: argparse.Namespace) -> int:
+    """Handler of ``cartsim run``."""
+    out = args.out if args.out is not None else Path("results") / Path(args.config).stem
+    summary = run_config(args.config, args.overrides, out, args.workers, args.scheduler, args.chunk_size,
+                         args.resume, args.quiet)
+    if not args.quiet:
+        print(f"cartsim run: outputs in {out}/", file=sys.stderr)
+        head = _headline(summary)
+        if head:
+            print(json.dumps(head, indent=1, default=str))
+    return 0
+
+
+def _headline(summary: dict[str, Any]) -> dict[str, Any]:
+    """The few numbers worth printing: P(cure) and PFS overall and per group, or the sensitivity ranking."""
+    if "ranking" in summary:
+        return {"ranking": summary["ranking"]}
+    out: dict[str, Any] = {}
+
+    def brief(s: dict[str, Any]) -> dict[str, Any]:
+        b: dict[str, Any] = {"n": s.get("n")}
+        if "p_cure" in s:
+            pc = s["p_cure"]
+            b["p_cure"] = f"{pc['estimate']:.3f} [{pc['low']:.3f}, {pc['high']:.3f}]"
+        if "p_cure_exact_mean" in s:
+            b["p_cure_exact_mean"] = round(s["p_cure_exact_mean"], 4)
+        for k, v in s.get("pfs", {}).items():
+            b[f"pfs_{k}"] = f"{v['pfs']:.3f} [{v['low']:.3f}, {v['high']:.3f}]"
+        return b
+
+    if "overall" in summary:
+        out["overall"] = brief(summary["overall"])
+        for g, s in summary.get("groups", {}).items():
+            out[g] = brief(s)
+    return out

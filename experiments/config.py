@@ -1,0 +1,589 @@
+"""Experiment configs: TOML loading, ``--set`` overrides and validation into an immutable spec.
+
+Everything a run needs is checked here, before any simulation starts. Errors are :class:`CartsimError` whose
+message names the file, the key path (``cohort.n``, ``parameters.K_C.sd``) and what is accepted.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hybrid.errors import CartsimError
+from hybrid.options import METHODS, Dose, SimOptions
+from hybrid.params import PARAM_NAMES, PARAM_SPECS, PRESETS
+
+from .distributions import (
+    DIST_KINDS,
+    VARIABILITY_READINGS,
+    Distribution,
+    parse_distribution,
+)
+
+KINDS = ("cohort", "local_sensitivity", "sobol", "abm")
+DEFAULT_VARIABLE = ("K_N", "K_C", "r_N", "rho_C", "a", "b", "r_B", "gamma_B", "k_B")
+"""Parameters the variability hyperparameter perturbs by default: the rates and capacities of Table 1. The
+initial conditions (N0, C0, B0) stay fixed, as in the paper ("the same initial conditions, all other parameters
+drawn from a normal distribution")."""
+SWEEP_VARIABILITY = "variability"
+MAX_SEED = 2**63 - 1
+
+
+def _models() -> tuple[str, ...]:
+    try:
+        from hybrid import MODELS
+
+        return tuple(MODELS)
+    except ImportError:  # engine not importable yet: accept the two documented models
+        return ("kimmel2021", "kimmel2021_bfeedback")
+
+
+def _linear(model: str) -> bool:
+    """Whether the exact oracle applies: B does not feed back on N or C."""
+    try:
+        from hybrid import MODELS
+
+        return bool(MODELS[model].linear_tumour)
+    except (ImportError, KeyError, AttributeError):
+        return model == "kimmel2021"
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Loading and overrides
+
+
+def load_toml(path: str | Path) -> dict[str, Any]:
+    """Read a TOML file into a dict; a missing file or a syntax error is a CartsimError naming the file."""
+    p = Path(path)
+    try:
+        with p.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise CartsimError(f"{p}: config file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise CartsimError(f"{p}: not valid TOML: {exc}") from None
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """Parse ``section.key=VALUE`` (VALUE in TOML syntax; a bare word is taken as a string)."""
+    if "=" not in text:
+        raise CartsimError(f"--set {text!r}: expected section.key=VALUE")
+    key, raw = text.split("=", 1)
+    path = [k.strip() for k in key.strip().split(".")]
+    if not all(path):
+        raise CartsimError(f"--set {text!r}: empty key in {key!r}")
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()
+    return path, value
+
+
+def apply_overrides(cfg: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """Return a copy of ``cfg`` with each ``section.key=VALUE`` applied (missing tables are created; the
+    validator then rejects keys that do not exist)."""
+    import copy
+
+    out = copy.deepcopy(cfg)
+    for text in overrides:
+        path, value = parse_override(text)
+        node = out
+        for i, part in enumerate(path[:-1]):
+            nxt = node.setdefault(part, {})
+            if not isinstance(nxt, dict):
+                raise CartsimError(f"--set {text!r}: {'.'.join(path[: i + 1])} is not a table")
+            node = nxt
+        node[path[-1]] = value
+    return out
+
+
+# --------------------------------------------------------------------------------------------------------------
+# A small schema helper: each table is read key by key, and whatever is left over is an unknown key.
+
+
+class Table:
+    """Typed, path-aware access to one TOML table; ``done()`` rejects keys nobody asked for."""
+
+    def __init__(self, source: str, path: str, data: Any):
+        self.source, self.path = source, path
+        if not isinstance(data, Mapping):
+            self.fail(path, f"must be a table, got {type(data).__name__}")
+        self.data = dict(data)
+        self.seen: set[str] = set()
+
+    def key(self, k: str) -> str:
+        return f"{self.path}.{k}" if self.path else k
+
+    def fail(self, keypath: str, msg: str) -> None:
+        raise CartsimError(f"{self.source}: {keypath or '(top level)'}: {msg}")
+
+    def has(self, k: str) -> bool:
+        return k in self.data
+
+    def raw(self, k: str, default: Any = None) -> Any:
+        self.seen.add(k)
+        return self.data.get(k, default)
+
+    def number(self, k: str, default: float | None = None, *, lo: float | None = None, lo_open: bool = False,
+               hi: float | None = None, required: bool = False) -> float | None:
+        self.seen.add(k)
+        if k not in self.data:
+            if required:
+                self.fail(self.key(k), "missing; a number is required")
+            return default
+        return check_number(self.source, self.key(k), self.data[k], lo=lo, lo_open=lo_open, hi=hi)
+
+    def integer(self, k: str, default: int | None = None, *, lo: int | None = None, hi: int | None = None,
+                required: bool = False) -> int | None:
+        self.seen.add(k)
+        if k not in self.data:
+            if required:
+                self.fail(self.key(k), "missing; an integer is required")
+            return default
+        v = self.data[k]
+        if isinstance(v, bool) or not isinstance(v, int):
+            if isinstance(v, float) and v.is_integer():
+                v = int(v)
+            else:
+                self.fail(self.key(k), f"must be an integer, got {v!r}")
+        if lo is not None and v < lo:
+            self.fail(self.key(k), f"must be an integer >= {lo}, got {v!r}")
+        if hi is not None and v > hi:
+            self.fail(self.key(k), f"must be an integer <= {hi}, got {v!r}")
+        return int(v)
+
+    def choice(self, k: str, choices: Sequence[str], default: str | None = None) -> str | None:
+        self.seen.add(k)
+        if k not in self.data:
+            return default
+        v = self.data[k]
+        if v not in choices:
+            self.fail(self.key(k), f"{v!r} is not accepted; accepted: {', '.join(map(str, choices))}")
+        return v
+
+    def string(self, k: str, default: str | None = None) -> str | None:
+        self.seen.add(k)
+        v = self.data.get(k, default)
+        if v is not None and not isinstance(v, str):
+            self.fail(self.key(k), f"must be a string, got {v!r}")
+        return v
+
+    def boolean(self, k: str, default: bool) -> bool:
+        self.seen.add(k)
+        v = self.data.get(k, default)
+        if not isinstance(v, bool):
+            self.fail(self.key(k), f"must be true or false, got {v!r}")
+        return v
+
+    def table(self, k: str) -> Table | None:
+        self.seen.add(k)
+        if k not in self.data:
+            return None
+        return Table(self.source, self.key(k), self.data[k])
+
+    def done(self, accepted: Sequence[str] | None = None) -> None:
+        extra = [k for k in self.data if k not in self.seen]
+        if extra:
+            acc = accepted if accepted is not None else sorted(self.seen)
+            what = "section" if isinstance(self.data[extra[0]], Mapping) else "key"
+            self.fail(self.key(extra[0]), f"unknown {what}; accepted here: {', '.join(acc) or '(none)'}")
+
+
+def check_number(source: str, keypath: str, v: Any, *, lo: float | None = None, lo_open: bool = False,
+                 hi: float | None = None) -> float:
+    """``v`` as a finite float within bounds, else a CartsimError naming ``keypath``."""
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        raise CartsimError(f"{source}: {keypath}: must be a number, got {v!r}")
+    x = float(v)
+    if not math.isfinite(x):
+        raise CartsimError(f"{source}: {keypath}: must be finite, got {v!r}")
+    if lo is not None and (x <= lo if lo_open else x < lo):
+        raise CartsimError(f"{source}: {keypath}: must be {'>' if lo_open else '>='} {lo:g}, got {v!r}")
+    if hi is not None and x > hi:
+        raise CartsimError(f"{source}: {keypath}: must be <= {hi:g}, got {v!r}")
+    return x
+
+
+def check_param(source: str, keypath: str, name: str, v: Any) -> float:
+    """A value for model parameter ``name``: > 0 or >= 0 as the parameter requires."""
+    spec = PARAM_SPECS[name]
+    x = check_number(source, keypath, v, lo=0.0, lo_open=spec.positive)
+    return x
+
+
+def check_param_name(source: str, keypath: str, name: str) -> str:
+    if name not in PARAM_SPECS:
+        raise CartsimError(f"{source}: {keypath}: unknown parameter {name!r}; accepted: {', '.join(PARAM_NAMES)}")
+    return name
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The validated spec
+
+
+@dataclass(frozen=True)
+class Group:
+    """One named arm of a cohort: fixed parameter overrides, an optional variability level and optional
+    extra doses. ``x`` is the swept value when the group comes from a ``[sweep]``."""
+
+    name: str
+    values: Mapping[str, float] = field(default_factory=dict)
+    variability: float | None = None
+    doses: tuple[Dose, ...] | None = None
+    x: float | None = None
+
+
+@dataclass(frozen=True)
+class Sweep:
+    parameter: str
+    values: tuple[float, ...]
+    scale: str = "linear"
+
+
+@dataclass(frozen=True)
+class Sensitivity:
+    """Local (finite-difference) or global (Sobol, SALib) sensitivity of P(cure) and kinetics."""
+
+    method: str  # "local" | "sobol"
+    parameters: tuple[str, ...]
+    step: float = 0.01  # local: relative step of the central difference
+    bounds: Mapping[str, tuple[float, float]] = field(default_factory=dict)  # sobol
+    n_base: int = 256  # sobol: SALib base sample size N (power of 2)
+    conf_level: float = 0.95
+    num_resamples: int = 200
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A validated experiment. Cells and days throughout; ``config`` is the raw dict after overrides."""
+
+    source: str
+    config: Mapping[str, Any]
+    kind: str
+    title: str
+    n: int
+    seed: int
+    model: str
+    base: Mapping[str, float]
+    dists: Mapping[str, Distribution]
+    variability: float
+    variability_reading: str
+    variable_params: tuple[str, ...]
+    groups: tuple[Group, ...]
+    options: SimOptions
+    sweep: Sweep | None = None
+    assessment_days: tuple[float, ...] | None = None
+    chunk_size: int | None = None
+    exact_only: bool = False
+    observed_pfs_csv: str | None = None
+    kinetics_patients: int = 200
+    figures: bool = True
+    sensitivity: Sensitivity | None = None
+
+    @property
+    def grouped(self) -> bool:
+        return len(self.groups) > 1 or self.groups[0].name != "all"
+
+    def group_options(self, g: Group) -> SimOptions:
+        """SimOptions for group ``g`` (its doses replace the cohort's when given)."""
+        if g.doses is None:
+            return self.options
+        from dataclasses import replace
+
+        return replace(self.options, doses=g.doses)
+
+    def group_sizes(self) -> list[int]:
+        """Patients per group: n split evenly in config order, the first groups taking the remainder."""
+        g = len(self.groups)
+        return [self.n // g + (1 if k < self.n % g else 0) for k in range(g)]
+
+
+def _doses(source: str, path: str, raw: Any) -> tuple[Dose, ...]:
+    if not isinstance(raw, list):
+        raise CartsimError(f"{source}: {path}: must be an array of tables [[...]] with day, car_t_cells, "
+                           "lymphodepletion")
+    out = []
+    for i, d in enumerate(raw):
+        t = Table(source, f"{path}[{i}]", d)
+        day = t.number("day", lo=0.0, lo_open=True, required=True)
+        cells = t.number("car_t_cells", 0.0, lo=0.0)
+        ld = t.boolean("lymphodepletion", False)
+        t.done(["day", "car_t_cells", "lymphodepletion"])
+        out.append(Dose(day=day, car_t_cells=cells, lymphodepletion=ld))
+    return tuple(out)
+
+
+def _sweep_values(source: str, t: Table, parameter: str) -> tuple[tuple[float, ...], str]:
+    def check(keypath: str, v: Any) -> float:
+        if parameter == SWEEP_VARIABILITY:
+            return check_number(source, keypath, v, lo=0.0)
+        return check_param(source, keypath, parameter, v)
+
+    if t.has("values"):
+        # an explicit list wins over a range, so that --set sweep.values=[...] works on a range config
+        for k in ("start", "stop", "num"):
+            t.seen.add(k)
+        vals = t.raw("values")
+        if not isinstance(vals, list) or not vals:
+            t.fail(t.key("values"), "must be a non-empty array of numbers")
+        values = tuple(check(f"{t.key('values')}[{i}]", v) for i, v in enumerate(vals))
+        scale = t.choice("scale", ("linear", "log"), "linear")
+    else:
+        start = t.number("start", required=True)
+        stop = t.number("stop", required=True)
+        num = t.integer("num", required=True, lo=1, hi=10_000)
+        scale = t.choice("scale", ("linear", "log"), "linear")
+        check(t.key("start"), start)
+        check(t.key("stop"), stop)
+        if scale == "log":
+            if start <= 0 or stop <= 0:
+                t.fail(t.key("scale"), "log scale needs start > 0 and stop > 0")
+            values = tuple(float(v) for v in np.geomspace(start, stop, num))
+        else:
+            values = tuple(float(v) for v in np.linspace(start, stop, num))
+    if len(set(values)) != len(values):
+        t.fail(t.key("values"), "values must be distinct")
+    return values, scale
+
+
+def validate(cfg: Mapping[str, Any], source: str = "<config>") -> Spec:
+    """Validate a config dict (already overridden) into a :class:`Spec`; ``source`` names the file in errors.
+    ABM configs (``kind = "abm"``) are validated by :mod:`experiments.abm_experiment` instead."""
+    top = Table(source, "", cfg)
+    kind = top.choice("kind", KINDS, "cohort")
+    if kind == "abm":
+        raise CartsimError(f"{source}: kind: 'abm' configs are validated by experiments.abm_experiment")
+    title = top.string("title", "") or ""
+    top.string("description")
+
+    # [cohort] ---------------------------------------------------------------------------------------------
+    c = top.table("cohort") or Table(source, "cohort", {})
+    n = c.integer("n", 1000, lo=1, hi=10**9)
+    seed = c.integer("seed", 0, lo=0, hi=MAX_SEED)
+    preset = c.choice("preset", tuple(PRESETS), "kimmel2021")
+    model = c.choice("model", _models(), "kimmel2021")
+    t_end = c.number("follow_up_days", 730.0, lo=0.0, lo_open=True)
+    threshold = c.number("threshold", 100.0, lo=1.0)
+    method = c.choice("method", METHODS, "ssa")
+    hysteresis = c.number("hysteresis", 2.0, lo=1.0, lo_open=True)
+    prog = c.number("progression_factor", 1.2, lo=1.0, lo_open=True)
+    chunk = c.integer("chunk_size", None, lo=1, hi=10**7)
+    exact_only = c.boolean("exact_only", False)
+    c.done()
+
+    # [parameters] -----------------------------------------------------------------------------------------
+    base = dict(PRESETS[preset])
+    dists: dict[str, Distribution] = {}
+    p = top.table("parameters")
+    if p is not None:
+        for name, val in p.data.items():
+            keypath = p.key(name)
+            check_param_name(source, keypath, name)
+            p.seen.add(name)
+            if isinstance(val, Mapping):
+                d = parse_distribution(source, keypath, name, val)
+                if d.kind == "fixed":
+                    base[name] = d.args[0]
+                else:
+                    dists[name] = d
+            else:
+                base[name] = check_param(source, keypath, name, val)
+
+    # [variability] ----------------------------------------------------------------------------------------
+    v = top.table("variability") or Table(source, "variability", {})
+    vlevel = v.number("v", 0.0, lo=0.0)
+    reading = v.choice("reading", VARIABILITY_READINGS, "sd")
+    vparams_raw = v.raw("parameters", list(DEFAULT_VARIABLE))
+    if not isinstance(vparams_raw, list):
+        v.fail(v.key("parameters"), f"must be an array of parameter names; accepted: {', '.join(PARAM_NAMES)}")
+    vparams = tuple(check_param_name(source, f"{v.key('parameters')}[{i}]", x) for i, x in enumerate(vparams_raw))
+    v.done()
+
+    # [[doses]] --------------------------------------------------------------------------------------------
+    doses = _doses(source, "doses", top.raw("doses")) if top.has("doses") else ()
+    for d in doses:
+        if d.day >= t_end:
+            top.fail("doses", f"dose day {d.day:g} is not within follow-up ({t_end:g} days)")
+    try:
+        options = SimOptions(t_end=t_end, threshold=threshold, method=method, hysteresis=hysteresis,
+                             progression_factor=prog, doses=doses)
+    except CartsimError as exc:
+        raise CartsimError(f"{source}: cohort: {exc}") from None
+
+    # [groups] / [sweep] -----------------------------------------------------------------------------------
+    groups: list[Group] = []
+    gt = top.table("groups")
+    sweep = None
+    st = top.table("sweep")
+    if gt is not None and st is not None:
+        top.fail("sweep", "cannot be combined with [groups]; use one or the other")
+    if gt is not None:
+        if not gt.data:
+            gt.fail(gt.path, "needs at least one [groups.NAME] table")
+        for gname, graw in gt.data.items():
+            gt.seen.add(gname)
+            g = Table(source, gt.key(gname), graw)
+            values: dict[str, float] = {}
+            gvar = g.number("variability", None, lo=0.0)
+            gdoses = _doses(source, g.key("doses"), g.raw("doses")) if g.has("doses") else None
+            for k, val in g.data.items():
+                if k in ("variability", "doses"):
+                    continue
+                if k not in PARAM_SPECS:
+                    g.fail(g.key(k), f"unknown key; accepted: variability, doses, {', '.join(PARAM_NAMES)}")
+                if k in dists:
+                    g.fail(g.key(k), f"{k} already has a distribution in [parameters]; groups set fixed values")
+                g.seen.add(k)
+                values[k] = check_param(source, g.key(k), k, val)
+            g.done()
+            if gdoses is not None:
+                for d in gdoses:
+                    if d.day >= t_end:
+                        g.fail(g.key("doses"), f"dose day {d.day:g} is not within follow-up ({t_end:g} days)")
+            groups.append(Group(name=str(gname), values=values, variability=gvar, doses=gdoses))
+    elif st is not None:
+        par = st.raw("parameter")
+        accepted = (*PARAM_NAMES, SWEEP_VARIABILITY)
+        if par not in accepted:
+            st.fail(st.key("parameter"), f"{par!r} is not accepted; accepted: {', '.join(accepted)}")
+        if par in dists:
+            st.fail(st.key("parameter"), f"{par} has a distribution in [parameters]; a swept parameter is fixed "
+                                         "per point (use [variability] to perturb it)")
+        values_, scale = _sweep_values(source, st, par)
+        st.done(["parameter", "values", "start", "stop", "num", "scale"])
+        sweep = Sweep(parameter=par, values=values_, scale=scale)
+        for x in values_:
+            label = f"{par}={x:.4g}"
+            if par == SWEEP_VARIABILITY:
+                groups.append(Group(name=label, variability=x, x=x))
+            else:
+                groups.append(Group(name=label, values={par: x}, x=x))
+    else:
+        groups.append(Group(name="all"))
+    if kind == "cohort" and n < len(groups):
+        c.fail("cohort.n", f"must be at least the number of groups ({len(groups)}), got {n}")
+
+    # [assessment] -----------------------------------------------------------------------------------------
+    assessment = None
+    at = top.table("assessment")
+    if at is not None:
+        days_raw = at.raw("days", [])
+        if not isinstance(days_raw, list):
+            at.fail(at.key("days"), "must be an array of days (numbers > 0)")
+        days = [check_number(source, f"{at.key('days')}[{i}]", d, lo=0.0, lo_open=True)
+                for i, d in enumerate(days_raw)]
+        every = at.number("every_days", None, lo=0.0, lo_open=True)
+        at.done(["days", "every_days"])
+        if days != sorted(set(days)):
+            at.fail(at.key("days"), "must be strictly increasing")
+        if not days and every is None:
+            at.fail(at.path, "needs days = [...] and/or every_days")
+        assessment = schedule(days, every, t_end)
+        if not assessment:
+            at.fail(at.key("days"), f"no visit falls within follow-up ({t_end:g} days)")
+
+    # [output] ---------------------------------------------------------------------------------------------
+    o = top.table("output") or Table(source, "output", {})
+    observed = o.string("observed_pfs_csv")
+    if observed is not None:
+        path = Path(observed)
+        if not path.is_absolute() and source and Path(source).exists():
+            path = Path(source).resolve().parent / path
+        if not path.exists():
+            o.fail(o.key("observed_pfs_csv"), f"file not found: {path}")
+        observed = str(path)
+    kin = o.integer("kinetics_patients", 200, lo=0, hi=100_000)
+    figures = o.boolean("figures", True)
+    o.done()
+
+    # [sensitivity] ----------------------------------------------------------------------------------------
+    sens = None
+    sv = top.table("sensitivity")
+    if kind in ("local_sensitivity", "sobol"):
+        if sv is None:
+            top.fail("sensitivity", f"kind = {kind!r} needs a [sensitivity] table")
+        sens = _sensitivity(source, sv, kind, base)
+    elif sv is not None:
+        top.fail("sensitivity", "only for kind = 'local_sensitivity' or 'sobol'")
+
+    top.done(["kind", "title", "description", "cohort", "parameters", "variability", "doses", "groups", "sweep",
+              "assessment", "output", "sensitivity"])
+
+    if exact_only and not _linear(model):
+        c.fail("cohort.exact_only", f"the exact oracle needs a model linear in B; model {model!r} is not")
+    return Spec(source=source, config=dict(cfg), kind=kind, title=title, n=n, seed=seed, model=model, base=base,
+                dists=dists, variability=vlevel, variability_reading=reading, variable_params=vparams,
+                groups=tuple(groups), options=options, sweep=sweep, assessment_days=assessment,
+                chunk_size=chunk, exact_only=exact_only, observed_pfs_csv=observed, kinetics_patients=kin,
+                figures=figures, sensitivity=sens)
+
+
+def _sensitivity(source: str, t: Table, kind: str, base: Mapping[str, float]) -> Sensitivity:
+    params_raw = t.raw("parameters", list(DEFAULT_VARIABLE))
+    if not isinstance(params_raw, list) or not params_raw:
+        t.fail(t.key("parameters"), f"must be a non-empty array; accepted: {', '.join(PARAM_NAMES)}")
+    params = tuple(check_param_name(source, f"{t.key('parameters')}[{i}]", x) for i, x in enumerate(params_raw))
+    if kind == "local_sensitivity":
+        step = t.number("step", 0.01, lo=0.0, lo_open=True, hi=0.5)
+        t.done(["parameters", "step"])
+        for p in params:
+            if base[p] == 0:
+                t.fail(t.key("parameters"), f"{p} is 0 at the base point: relative sensitivity is undefined")
+        return Sensitivity(method="local", parameters=params, step=step)
+    n_base = t.integer("n_base", 256, lo=4, hi=2**20)
+    if n_base & (n_base - 1):
+        t.fail(t.key("n_base"), f"must be a power of 2 (SALib's Sobol' sequence), got {n_base}")
+    conf = t.number("conf_level", 0.95, lo=0.5, hi=0.999)
+    res = t.integer("num_resamples", 200, lo=10, hi=10_000)
+    bounds: dict[str, tuple[float, float]] = {}
+    bt = t.table("bounds")
+    spread = t.number("spread", 0.2, lo=0.0, lo_open=True, hi=0.99)
+    if bt is not None:
+        for name, b in bt.data.items():
+            kp = bt.key(name)
+            check_param_name(source, kp, name)
+            bt.seen.add(name)
+            if name not in params:
+                bt.fail(kp, f"{name} is not in sensitivity.parameters")
+            if not isinstance(b, list) or len(b) != 2:
+                bt.fail(kp, "must be [low, high]")
+            lo = check_param(source, f"{kp}[0]", name, b[0])
+            hi = check_param(source, f"{kp}[1]", name, b[1])
+            if not lo < hi:
+                bt.fail(kp, f"needs low < high, got [{lo:g}, {hi:g}]")
+            bounds[name] = (lo, hi)
+    for p in params:
+        if p not in bounds:
+            if base[p] == 0:
+                t.fail(t.key("bounds"), f"{p} is 0 at the base point: give explicit bounds")
+            bounds[p] = (base[p] * (1 - spread), base[p] * (1 + spread))
+    t.done(["parameters", "n_base", "conf_level", "num_resamples", "bounds", "spread"])
+    return Sensitivity(method="sobol", parameters=params, bounds=bounds, n_base=n_base, conf_level=conf,
+                       num_resamples=res)
+
+
+def schedule(days: Sequence[float], every: float | None, t_end: float) -> tuple[float, ...]:
+    """Scan visits (days): the listed days, then every ``every`` days after the last one, up to ``t_end``."""
+    out = [float(d) for d in days if d <= t_end]
+    if every is not None:
+        t = out[-1] if out else 0.0
+        while t + every <= t_end + 1e-9:
+            t += every
+            out.append(t)
+    return tuple(out)
+
+
+def load(path: str | Path, overrides: Sequence[str] = ()) -> tuple[dict[str, Any], str]:
+    """The raw config dict of ``path`` with overrides applied, and its source name for messages."""
+    cfg = apply_overrides(load_toml(path), overrides)
+    return cfg, str(path)
+
+
+__all__ = ["DIST_KINDS", "Group", "Sensitivity", "Spec", "Sweep", "apply_overrides", "load", "load_toml",
+           "schedule", "validate"]

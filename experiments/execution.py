@@ -1,0 +1,159 @@
+"""Execution backends: in-process, a local process pool (default) or Dask (an existing scheduler or a
+LocalCluster). All run module-level functions of picklable arguments; results never depend on the backend
+because every random stream is fixed per patient before any task is sent.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
+
+from hybrid.errors import CartsimError
+
+LOCAL_DASK = "local-dask"
+
+
+def default_workers() -> int:
+    """All cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+class Backend:
+    """A context manager that maps functions over tasks. ``scheduler``: None (local processes),
+    ``"local-dask"`` (start a Dask LocalCluster) or ``"tcp://HOST:PORT"`` (an existing Dask scheduler)."""
+
+    def __init__(self, workers: int | None = None, scheduler: str | None = None):
+        if workers is not None and workers < 1:
+            raise CartsimError(f"--workers must be >= 1, got {workers}")
+        if scheduler is not None and scheduler != LOCAL_DASK and "://" not in scheduler:
+            raise CartsimError(f"--scheduler {scheduler!r}: accepted: {LOCAL_DASK} or tcp://HOST:PORT")
+        self.workers = workers or default_workers()
+        self.scheduler = scheduler
+        self._pool = None
+        self._client = None
+        self._cluster = None
+
+    @property
+    def name(self) -> str:
+        if self.scheduler == LOCAL_DASK:
+            return f"dask LocalCluster ({self.workers} workers)"
+        if self.scheduler:
+            return f"dask {self.scheduler}"
+        return "in-process" if self.workers == 1 else f"local processes ({self.workers})"
+
+    def __enter__(self) -> Backend:
+        if self.scheduler is not None:
+            try:
+                from distributed import Client, LocalCluster
+            except ImportError:  # pragma: no cover - a declared dependency
+                raise CartsimError("--scheduler needs the 'distributed' package") from None
+            if self.scheduler == LOCAL_DASK:
+                import logging
+
+                self._cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
+                                             dashboard_address=None, silence_logs=logging.ERROR)
+                self._client = Client(self._cluster)
+            else:
+                try:
+                    self._client = Client(self.scheduler, timeout="20s")
+                except OSError as exc:
+                    raise CartsimError(f"--scheduler {self.scheduler}: cannot connect: {exc}") from None
+                self.workers = max(1, sum(self._client.nthreads().values()))
+        elif self.workers > 1:
+            import multiprocessing as mp
+            from concurrent.futures import ProcessPoolExecutor
+
+            # spawn, not fork: the parent may hold threads (tqdm, numba) that fork would copy half-way
+            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=mp.get_context("spawn"),
+                                             initializer=_ignore_sigint)
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.close(abort=exc_type is not None)
+
+    def close(self, abort: bool = False) -> None:
+        if self._pool is not None:
+            if abort:
+                # a dead run should not wait for chunks nobody will write
+                for proc in list(getattr(self._pool, "_processes", {}).values()):
+                    proc.terminate()
+            self._pool.shutdown(wait=not abort, cancel_futures=True)
+            self._pool = None
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+        if self._cluster is not None:
+            self._cluster.close()
+            self._cluster = None
+
+    def unordered(self, fn: Callable[..., Any], tasks: Sequence[tuple], max_in_flight: int | None = None
+                  ) -> Iterator[tuple[int, Any]]:
+        """Yield ``(k, fn(*tasks[k]))`` as tasks finish, keeping at most ``max_in_flight`` submitted so that
+        memory stays flat however many tasks there are."""
+        limit = max_in_flight or 2 * self.workers
+        if self._pool is None and self._client is None:
+            for k, t in enumerate(tasks):
+                yield k, fn(*t)
+            return
+        if self._client is not None:
+            from distributed import as_completed
+
+            it = iter(enumerate(tasks))
+            keys: dict[Any, int] = {}
+
+            def submit(k: int, t: tuple):
+                f = self._client.submit(fn, *t, pure=False)
+                keys[f.key] = k
+                return f
+
+            first = [submit(k, t) for k, t in _take(it, limit)]
+            ac = as_completed(first)
+            for f in ac:
+                k = keys.pop(f.key)
+                res = f.result()
+                f.release()
+                for k2, t2 in _take(it, 1):
+                    ac.add(submit(k2, t2))
+                yield k, res
+            return
+        from concurrent.futures import FIRST_COMPLETED, wait
+
+        it = iter(enumerate(tasks))
+        pending = {self._pool.submit(fn, *t): k for k, t in _take(it, limit)}
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for f in done:
+                k = pending.pop(f)
+                res = f.result()
+                for k2, t2 in _take(it, 1):
+                    pending[self._pool.submit(fn, *t2)] = k2
+                yield k, res
+
+    def map(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> list[Any]:
+        """``[fn(x) for x in items]`` in input order on this backend (the ``map_fn`` given to ABM runs)."""
+        items = list(items)
+        out: list[Any] = [None] * len(items)
+        for k, res in self.unordered(fn, [(x,) for x in items]):
+            out[k] = res
+        return out
+
+
+def _ignore_sigint() -> None:
+    """Workers leave Ctrl-C to the parent, which stops them after keeping the finished chunks."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _take(it: Iterator, n: int) -> list:
+    out = []
+    for _ in range(n):
+        try:
+            out.append(next(it))
+        except StopIteration:
+            break
+    return out

@@ -1,0 +1,96 @@
+"""Worker side of a cohort run: sample and simulate one chunk of patients with one engine call per group.
+
+Everything here is a module-level function of picklable arguments so that local process pools and Dask
+workers can run it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from hybrid.params import PARAM_NAMES
+
+from .cohort import patient_seed, sample_patients
+from .config import Spec
+
+RESULT_COLUMNS = ("outcome", "t_event_days", "nadir_cells", "nadir_day", "cart_peak_cells", "cart_peak_day",
+                  "cart_auc_0_28", "p_cure_exact")
+PFS_COLUMNS = ("pfs_days", "pfs_event")
+COLUMNS = ("id", "seed", "group", *PARAM_NAMES, *RESULT_COLUMNS, *PFS_COLUMNS)
+"""Columns of patients.parquet, in order."""
+
+
+def observed_pfs(outcome: np.ndarray, t_event: np.ndarray, t_end: float,
+                 visits: tuple[float, ...] | None) -> tuple[np.ndarray, np.ndarray]:
+    """PFS time (days) and event flag as a trial would record them.
+
+    Without a visit schedule progression is seen when it happens and everyone else is censored at the end of
+    follow-up. With one, progression is seen at the first visit at or after it (within follow-up); a patient
+    whose progression falls after the last visit, or who never progresses, is censored at the last visit.
+    """
+    prog = np.asarray(outcome) == "progression"
+    t_event = np.asarray(t_event, dtype=float)
+    if not visits:
+        return np.where(prog, t_event, t_end), prog
+    v = np.asarray(visits, dtype=float)
+    k = np.searchsorted(v, t_event, side="left")
+    seen = prog & (k < len(v))
+    days = np.where(seen, v[np.minimum(k, len(v) - 1)], v[-1])
+    return days, seen
+
+
+def _engine():
+    import hybrid
+
+    return hybrid
+
+
+def exact_batch(params: pd.DataFrame, options, model: str) -> np.ndarray:
+    """Exact P(cure by t_end) for each row (Kendall oracle; no stochastic simulation)."""
+    hy = _engine()
+    out = np.empty(len(params))
+    for r, row in enumerate(params[list(PARAM_NAMES)].itertuples(index=False)):
+        p = hy.Parameters(*row)
+        out[r] = float(hy.cure_probability_exact(p, options.t_end, options, model=model))
+    return out
+
+
+def simulate_chunk(spec: Spec, start: int, stop: int) -> pd.DataFrame:
+    """Sample and simulate patients ``start..stop-1``; one row each, columns :data:`COLUMNS`."""
+    pats = sample_patients(spec, start, stop)
+    gnames = pats["group"].to_numpy()
+    pieces = []
+    for g in spec.groups:
+        rows = np.flatnonzero(gnames == g.name)
+        if rows.size == 0:
+            continue
+        sub = pats.iloc[rows][list(PARAM_NAMES)].reset_index(drop=True)
+        opts = spec.group_options(g)
+        if spec.exact_only:
+            part = pd.DataFrame({c: np.nan for c in RESULT_COLUMNS}, index=range(len(rows)))
+            part["outcome"] = None
+            part["p_cure_exact"] = exact_batch(sub, opts, spec.model)
+        else:
+            seeds = [patient_seed(spec.seed, i) for i in pats["id"].to_numpy()[rows]]
+            part = _engine().simulate_batch(sub, seeds, opts, model=spec.model)
+            part = part[list(RESULT_COLUMNS)].reset_index(drop=True)
+        part.index = rows
+        pieces.append(part)
+    res = pd.concat(pieces).sort_index()
+    out = pats.reset_index(drop=True)
+    for c in RESULT_COLUMNS:
+        out[c] = res[c].to_numpy()
+    out["outcome"] = out["outcome"].astype(object)
+    for c in RESULT_COLUMNS[1:]:
+        out[c] = out[c].astype(float)
+    if spec.exact_only:
+        out["pfs_days"] = np.nan
+        out["pfs_event"] = False
+    else:
+        days, ev = observed_pfs(out["outcome"].to_numpy(), out["t_event_days"].to_numpy(), spec.options.t_end,
+                                spec.assessment_days)
+        out["pfs_days"] = days
+        out["pfs_event"] = ev
+    out["group"] = out["group"].astype(str)
+    return out[list(COLUMNS)]

@@ -1,0 +1,108 @@
+"""Cohort statistics: P(cure) with a Wilson interval, Kaplan–Meier PFS with confidence intervals, event-time
+quantiles. Days throughout; "months" are 365.25/12 days."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+DAYS_PER_MONTH = 365.25 / 12
+PFS_MONTHS = (6, 12, 24)
+
+
+def wilson(k: int, n: int, conf: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval for a binomial proportion k/n."""
+    if n == 0:
+        return (math.nan, math.nan)
+    z = stats.norm.ppf(0.5 + conf / 2)
+    p = k / n
+    den = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / den
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
+    # exact ends at k = 0 and k = n (the formula leaves rounding dust there)
+    return (0.0 if k == 0 else max(0.0, centre - half), 1.0 if k == n else min(1.0, centre + half))
+
+
+def kaplan_meier(days: np.ndarray, event: np.ndarray, conf: float = 0.95):
+    """A fitted lifelines KaplanMeierFitter (log(-log) Greenwood intervals)."""
+    from lifelines import KaplanMeierFitter
+
+    kmf = KaplanMeierFitter(alpha=1 - conf)
+    kmf.fit(np.asarray(days, float), event_observed=np.asarray(event, bool))
+    return kmf
+
+
+def km_at(kmf, t: float) -> dict[str, float]:
+    """Survival and its interval at day ``t`` (step function: last value at or before t)."""
+    sf = kmf.survival_function_
+    ci = kmf.confidence_interval_survival_function_
+    idx = int(np.searchsorted(sf.index.to_numpy(), t, side="right")) - 1
+    if idx < 0:
+        return {"day": t, "pfs": 1.0, "low": 1.0, "high": 1.0}
+    return {"day": t, "pfs": float(sf.iloc[idx, 0]), "low": float(ci.iloc[idx, 0]), "high": float(ci.iloc[idx, 1])}
+
+
+def _finite(x: float) -> float | None:
+    return float(x) if x is not None and np.isfinite(x) else None
+
+
+def median_pfs(kmf) -> dict[str, float | None]:
+    """Median PFS (days) with interval; None where not reached."""
+    from lifelines.utils import median_survival_times
+
+    med = kmf.median_survival_time_
+    ci = median_survival_times(kmf.confidence_interval_)
+    return {"days": _finite(med), "low": _finite(ci.iloc[0, 0]), "high": _finite(ci.iloc[0, 1])}
+
+
+def quantiles(x: np.ndarray) -> dict[str, float | None]:
+    """Median, IQR and 5–95% range of ``x`` (days); None when empty."""
+    x = np.asarray(x, float)
+    x = x[np.isfinite(x)]
+    keys = ("q05", "q25", "median", "q75", "q95")
+    if x.size == 0:
+        return dict.fromkeys(keys) | {"n": 0}
+    q = np.quantile(x, [0.05, 0.25, 0.5, 0.75, 0.95])
+    return {k: float(v) for k, v in zip(keys, q, strict=True)} | {"n": int(x.size)}
+
+
+def group_summary(df: pd.DataFrame, t_end: float, conf: float = 0.95) -> dict[str, Any]:
+    """Statistics of one group of patients (columns outcome, t_event_days, p_cure_exact, pfs_days,
+    pfs_event)."""
+    n = len(df)
+    out: dict[str, Any] = {"n": n}
+    pex = df["p_cure_exact"].to_numpy(float)
+    finite = np.isfinite(pex)
+    if finite.any():
+        m = pex[finite]
+        out["p_cure_exact_mean"] = float(m.mean())
+        # the observed count is Poisson-binomial given the parameters: its SE is sqrt(sum p(1-p))/n
+        out["p_cure_exact_se"] = float(math.sqrt(np.sum(m * (1 - m))) / m.size)
+    if df["outcome"].isna().all():  # exact-only run
+        return out
+    counts = df["outcome"].value_counts()
+    k = int(counts.get("cure", 0))
+    lo, hi = wilson(k, n, conf)
+    out["outcomes"] = {o: int(counts.get(o, 0)) for o in ("cure", "progression", "censored")}
+    out["p_cure"] = {"estimate": k / n if n else math.nan, "low": lo, "high": hi, "method": "Wilson"}
+    kmf = kaplan_meier(df["pfs_days"].to_numpy(), df["pfs_event"].to_numpy(), conf)
+    out["pfs"] = {f"{m}_months": km_at(kmf, m * DAYS_PER_MONTH) for m in PFS_MONTHS
+                  if m * DAYS_PER_MONTH <= t_end + 1.0}  # 24 months = 730.5 d: allow a 730-day follow-up
+    out["median_pfs_days"] = median_pfs(kmf)
+    t = df["t_event_days"].to_numpy(float)
+    out["time_to_cure_days"] = quantiles(t[df["outcome"].to_numpy() == "cure"])
+    out["time_to_progression_days"] = quantiles(t[df["outcome"].to_numpy() == "progression"])
+    return out
+
+
+def cohort_summary(df: pd.DataFrame, group_names: list[str], t_end: float, conf: float = 0.95
+                   ) -> dict[str, Any]:
+    """Overall statistics plus one entry per group (in config order) when there is more than one group."""
+    out = {"overall": group_summary(df, t_end, conf)}
+    if len(group_names) > 1:
+        out["groups"] = {g: group_summary(df[df["group"] == g], t_end, conf) for g in group_names}
+    return out
