@@ -84,14 +84,11 @@ def _parameters(args: argparse.Namespace) -> Parameters:
     return Parameters.from_preset(args.preset, **parse_overrides(args.overrides))
 
 
-def _options(args: argparse.Namespace, **extra) -> SimOptions:
-    return SimOptions(t_end=args.t_end, threshold=getattr(args, "threshold", 100.0),
-                      method=getattr(args, "method", "ssa"), **extra)
-
-
-def _check_model(args: argparse.Namespace) -> None:
-    if args.model not in MODELS:
-        raise CartsimError(f"--model {args.model!r}; accepted: {', '.join(MODELS)}")
+def _options(args: argparse.Namespace) -> SimOptions:
+    """Options of a stochastic run (patient, cure); checks --seed too."""
+    if args.seed < 0:
+        raise CartsimError(f"--seed must be an integer >= 0, got {args.seed}")
+    return SimOptions(t_end=args.t_end, threshold=args.threshold, method=args.method)
 
 
 def _json_default(x):
@@ -108,7 +105,6 @@ def _dump(obj) -> None:
 
 
 def cmd_trajectory(args: argparse.Namespace) -> int:
-    _check_model(args)
     params = _parameters(args)
     if not (math.isfinite(args.dt) and args.dt > 0):
         raise CartsimError(f"--dt must be a number of days > 0, got {args.dt}")
@@ -125,11 +121,8 @@ def cmd_trajectory(args: argparse.Namespace) -> int:
 
 
 def cmd_patient(args: argparse.Namespace) -> int:
-    _check_model(args)
     params = _parameters(args)
     opts = _options(args)
-    if args.seed < 0:
-        raise CartsimError(f"--seed must be an integer >= 0, got {args.seed}")
     res = simulate_patient(params, args.seed, opts, args.model)
     out = {"seed": args.seed, "threshold_cells": opts.threshold, "method": opts.method, **res.as_dict()}
     if args.format == "json":
@@ -145,13 +138,10 @@ def _cure_chunk(params: Parameters, seeds: list, opts: SimOptions, model: str) -
 
 
 def cmd_cure(args: argparse.Namespace) -> int:
-    _check_model(args)
     params = _parameters(args)
     opts = _options(args)
     if args.n < 1:
         raise CartsimError(f"--n must be an integer >= 1, got {args.n}")
-    if args.seed < 0:
-        raise CartsimError(f"--seed must be an integer >= 0, got {args.seed}")
     seeds = np.random.SeedSequence(args.seed).spawn(args.n)
     chunks = [seeds[i:i + CHUNK_PATIENTS] for i in range(0, args.n, CHUNK_PATIENTS)]
     parts: list[pd.DataFrame | None] = [None] * len(chunks)

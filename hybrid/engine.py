@@ -26,7 +26,7 @@ from .integrator import (
     CTX_KIND,
     CTX_SIZE,
     RatesFn,
-    attempt_step,
+    adaptive_step,
     crossing,
     dense,
     dense_all,
@@ -58,7 +58,6 @@ R_SIZE = 9
 DOSE_ADD = 0
 DOSE_SET = 1
 
-_MAX_STEP_ATTEMPTS = 60
 _MIN_EVENTS_PER_LEAP = 10.0
 
 _Rng = types.uint64[::1]  # xoshiro256** state, see rng.py
@@ -210,12 +209,7 @@ def _integrate_to(rates, p, S, rstoch, ctx, t, t_target, h, y, ynew, ytmp, K, xs
     ny = y.shape[0]
     while t < t_target:
         hh = min(h, t_target - t)
-        err = 0.0
-        for _ in range(_MAX_STEP_ATTEMPTS):
-            err = attempt_step(rates, p, S, rstoch, ctx, t, y, hh, K, ytmp, ynew, xs, a, rtol, atol)
-            if err <= 1.0:
-                break
-            hh = next_step_size(hh, err)
+        hh, err = adaptive_step(rates, p, S, rstoch, ctx, t, y, hh, K, ytmp, ynew, xs, a, rtol, atol)
         irec = _record(rec_t, rec, irec, t + hh, y, K, hh, t, ns)
         for k in range(ny):
             y[k] = ynew[k]
@@ -359,12 +353,7 @@ def run_patient(
 
         # ---- one adaptive ODE step, cut at the first event inside it ----
         hh = min(h, t_stop - t)
-        err = 0.0
-        for _ in range(_MAX_STEP_ATTEMPTS):
-            err = attempt_step(rates, p, S, rstoch, ctx, t, y, hh, K, ytmp, ynew, xs, a, rtol, atol)
-            if err <= 1.0:
-                break
-            hh = next_step_size(hh, err)
+        hh, err = adaptive_step(rates, p, S, rstoch, ctx, t, y, hh, K, ytmp, ynew, xs, a, rtol, atol)
         h_next = next_step_size(hh, err)
 
         theta = 2.0

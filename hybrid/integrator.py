@@ -135,6 +135,19 @@ def attempt_step(rates, p, S, rstoch, ctx, t, y, h, K, ytmp, ynew, xs, a, rtol, 
 
 
 @njit(cache=True)
+def adaptive_step(rates, p, S, rstoch, ctx, t, y, h, K, ytmp, ynew, xs, a, rtol, atol):
+    """Attempt steps from (t, y), shrinking h until the error test passes (at most 60 tries).
+    Returns (accepted step size, its error norm); K and ynew hold that step."""
+    err = 0.0
+    for _ in range(60):
+        err = attempt_step(rates, p, S, rstoch, ctx, t, y, h, K, ytmp, ynew, xs, a, rtol, atol)
+        if err <= 1.0:
+            break
+        h = next_step_size(h, err)
+    return h, err
+
+
+@njit(cache=True)
 def next_step_size(h, err):
     """Standard step-size update for a 5th-order method with safety factor 0.9, change bounded to [0.2, 5]."""
     if err == 0.0:

@@ -24,7 +24,7 @@ from .integrator import (
     CTX_SIZE,
     CTX_TUMOUR,
     RatesFn,
-    attempt_step,
+    adaptive_step,
     dense,
     eval_rhs,
     next_step_size,
@@ -91,12 +91,7 @@ def log_extinction_probability(
             eval_rhs(rates, p, S, rstoch, ctx, t, y, xs, a, K[0])
             continue
         hh = min(h, t_stop - t)
-        err = 0.0
-        for _ in range(60):
-            err = attempt_step(rates, p, S, rstoch, ctx, t, y, hh, K, ytmp, ynew, xs, a, rtol, atol)
-            if err <= 1.0:
-                break
-            hh = next_step_size(hh, err)
+        hh, err = adaptive_step(rates, p, S, rstoch, ctx, t, y, hh, K, ytmp, ynew, xs, a, rtol, atol)
         t_new = t + hh if t_stop - (t + hh) > 1e-12 * max(1.0, t_stop) else t_stop
         while ie < t_eval.shape[0] and t_eval[ie] <= t_new:
             th = min(max((t_eval[ie] - t) / hh, 0.0), 1.0)
