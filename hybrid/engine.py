@@ -128,6 +128,19 @@ def _reset_hazards(y, ns):
 
 
 @njit(cache=True)
+def _stochastic_propensities(rates, p, rstoch, t, y, xs, a):
+    """Fill ``a`` with every propensity at (t, y); return the sum over the stochastic reactions."""
+    for i in range(xs.shape[0]):
+        xs[i] = y[i]
+    rates(t, xs, p, a)
+    a0 = 0.0
+    for j in range(a.shape[0]):
+        if rstoch[j]:
+            a0 += a[j]
+    return a0
+
+
+@njit(cache=True)
 def _decided(y, mode, tumour, prog_level, t, readouts):
     """After a discrete change of the tumour: update the nadir and record cure or progression.
     Returns True when the patient's outcome is decided."""
@@ -300,13 +313,7 @@ def run_patient(
                 if mode[i] and y[i] < tau_critical:
                     small = True
             if not small:
-                for i in range(ns):
-                    xs[i] = y[i]
-                rates(t, xs, p, a)
-                a0 = 0.0
-                for j in range(nr):
-                    if rstoch[j]:
-                        a0 += a[j]
+                a0 = _stochastic_propensities(rates, p, rstoch, t, y, xs, a)
                 tau = _tau(S, mode, rstoch, a, y, tau_eps)
                 leapt = False
                 while a0 > 0.0 and tau * a0 >= _MIN_EVENTS_PER_LEAP:
@@ -412,13 +419,7 @@ def run_patient(
             y[which] = np.floor(threshold + 0.5) if threshold >= 0.5 else 1.0
             mode[which] = True
         else:
-            for i in range(ns):
-                xs[i] = y[i]
-            rates(t, xs, p, a)
-            a0 = 0.0
-            for j in range(nr):
-                if rstoch[j]:
-                    a0 += a[j]
+            a0 = _stochastic_propensities(rates, p, rstoch, t, y, xs, a)
             u = uniform(rng) * a0
             fired = -1
             acc = 0.0
