@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+import hybrid
 from hybrid.params import PARAM_NAMES
 
 from .cohort import patient_seed, sample_patients
@@ -40,20 +41,9 @@ def observed_pfs(outcome: np.ndarray, t_event: np.ndarray, t_end: float,
     return days, seen
 
 
-def _engine():
-    import hybrid
-
-    return hybrid
-
-
 def exact_batch(params: pd.DataFrame, options, model: str) -> np.ndarray:
-    """Exact P(cure by t_end) for each row (Kendall oracle; no stochastic simulation)."""
-    hy = _engine()
-    out = np.empty(len(params))
-    for r, row in enumerate(params[list(PARAM_NAMES)].itertuples(index=False)):
-        p = hy.Parameters(*row)
-        out[r] = float(hy.cure_probability_exact(p, options.t_end, options, model=model))
-    return out
+    """Exact P(cure by t_end) for each row (Kendall oracle, one kernel call; no stochastic simulation)."""
+    return hybrid.cure_probability_exact(params[list(PARAM_NAMES)], options.t_end, options, model=model)
 
 
 def simulate_chunk(spec: Spec, start: int, stop: int) -> pd.DataFrame:
@@ -73,7 +63,7 @@ def simulate_chunk(spec: Spec, start: int, stop: int) -> pd.DataFrame:
             part["p_cure_exact"] = exact_batch(sub, opts, spec.model)
         else:
             seeds = [patient_seed(spec.seed, i) for i in pats["id"].to_numpy()[rows]]
-            part = _engine().simulate_batch(sub, seeds, opts, model=spec.model)
+            part = hybrid.simulate_batch(sub, seeds, opts, model=spec.model)
             part = part[list(RESULT_COLUMNS)].reset_index(drop=True)
         part.index = rows
         pieces.append(part)
