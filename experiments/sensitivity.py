@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hybrid.options import SimOptions
+from hybrid import Parameters, SimOptions, cure_probability_exact, solve_trajectory
 from hybrid.params import PARAM_NAMES
 
 from .config import Spec
@@ -25,19 +25,13 @@ LOCAL_OUTPUTS = ("p_cure", "cart_peak_cells", "cart_auc_0_28", "tumour_nadir_cel
 
 def p_cure_points(values: np.ndarray, options: SimOptions, model: str) -> np.ndarray:
     """Exact P(cure by options.t_end) at each row of ``values`` (columns in PARAM_NAMES order)."""
-    from hybrid import Parameters, cure_probability_exact
-
-    out = np.empty(len(values))
-    for r, row in enumerate(values):
-        p = cure_probability_exact(Parameters(*row), options.t_end, options, model=model)
-        out[r] = np.nan if p is None else p
-    return out
+    p = cure_probability_exact(pd.DataFrame(np.atleast_2d(values), columns=list(PARAM_NAMES)), options.t_end,
+                               options, model=model)
+    return np.full(len(values), np.nan) if p is None else p
 
 
 def local_outputs(row: np.ndarray, options: SimOptions, model: str) -> dict[str, float]:
     """The local-analysis outputs at one parameter point: exact P(cure) and mean-field kinetics (cells)."""
-    from hybrid import Parameters, solve_trajectory
-
     p = Parameters(*row)
     t = np.linspace(0.0, options.t_end, int(options.t_end * 10) + 1)
     traj = solve_trajectory(p, t, options, model=model)
@@ -49,10 +43,6 @@ def local_outputs(row: np.ndarray, options: SimOptions, model: str) -> dict[str,
         "cart_auc_0_28": float(np.trapezoid(c[early], t[early])),
         "tumour_nadir_cells": float(traj["B"].to_numpy().min()),
     }
-
-
-def _local_task(row: np.ndarray, options: SimOptions, model: str) -> dict[str, float]:
-    return local_outputs(row, options, model)
 
 
 def run_sensitivity(spec: Spec, out_dir: Path, backend: Backend, quiet: bool = True) -> dict[str, Any]:
@@ -111,7 +101,7 @@ def _local(spec: Spec, backend: Backend) -> tuple[dict[str, Any], pd.DataFrame]:
 
 
 def _local_star(args: tuple) -> dict[str, float]:
-    return _local_task(*args)
+    return local_outputs(*args)
 
 
 def _p_cure_star(args: tuple) -> np.ndarray:
