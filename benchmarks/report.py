@@ -1,0 +1,140 @@
+"""The machine description and the Markdown report (benchmarks/RESULTS.md) built from the results dictionary."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.metadata
+import os
+import platform
+from typing import Any
+
+TARGETS = {
+    "cartsim_vs_gillespy2_tauhybrid": (1000.0, "cartsim exact SSA vs GillesPy2 TauHybridSolver", "×"),
+    "cartsim_vs_gillespy2_tauhybrid_cpp": (1000.0, "the same against GillesPy2 TauHybridCSolver (C++)", "×"),
+    "cartsim_vs_reference": (50.0, "cartsim exact SSA vs the plain Python reference", "×"),
+    "mc_patients_per_s_per_core": (2000.0, "Monte Carlo (exact SSA) patients/s/core", ""),
+    "oracle_patients_per_s_per_core": (10_000.0, "exact oracle patients/s/core", ""),
+}
+"""Issue #5 targets: key in ``results["hybrid"]["ratios"]`` -> (target, label, unit)."""
+
+SECTIONS = ("Hybrid Kimmel model", "Deterministic solve", "Scaling", "Spatial", "Targets")
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _version(pkg: str) -> str:
+    try:
+        return importlib.metadata.version(pkg)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def machine() -> dict[str, Any]:
+    """CPU, cores, memory, OS, package versions, date (UTC) and the load average when called."""
+    import psutil
+
+    return {
+        "cpu": _cpu_model(), "cores": os.cpu_count(), "memory_gb": psutil.virtual_memory().total / 2**30,
+        "os": platform.platform(), "python": platform.python_version(),
+        "versions": {p: _version(p) for p in ("numpy", "numba", "scipy", "pandas", "mesa", "gillespy2", "dask",
+                                              "distributed")},
+        "date_utc": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "load_average_1min": os.getloadavg()[0],
+    }
+
+
+def _fmt(x: float | None, spec: str = ",.0f") -> str:
+    return "—" if x is None else format(x, spec)
+
+
+def _hybrid(h: dict[str, Any]) -> list[str]:
+    out = [f"Parameters {h['parameters']}, follow-up {h['t_end_days']:.0f} days, ODE rtol 1e-6, all peers in one "
+           f"process one after the other. Kendall's exact P(cure by day 730) = **{h['exact']:.4f}**; z = (P − "
+           f"reference) / SE, agreement = |z| ≤ 4. cartsim is single-threaded: its rates are per core.", "",
+           "| peer | trajectories | seconds | trajectories/s | P(cure) ± SE | vs | z | same work? | what ran |",
+           "|---|---:|---:|---:|---|---:|---:|---|---|"]
+    for r in h["rows"]:
+        pc = "—" if r["p_cure"] is None else f"{r['p_cure']:.4f} ± {r['se']:.4f}"
+        agree = "" if r["agrees"] is None else (" (agrees)" if r["agrees"] else " (**disagrees**)")
+        same = "yes" if r["same_work"] else "**no**"
+        out.append(f"| {r['peer']} | {r['n']:,} | {r['seconds']:.2f} | {_fmt(r['per_s'], ',.1f')} | {pc} | "
+                   f"{_fmt(r['exact'], '.4f')} | {_fmt(r['z'], '+.2f')}{agree} | {same} | {r['what']} |")
+    g = h["gillespy2"]
+    out += ["", f"GillesPy2 {g['gillespy2']}; C++ solvers: {g['cpp_solvers']}. The oracle row's P(cure) is the "
+            "cohort mean of the exact values; its z compares the Monte Carlo on the first patients of the same "
+            "cohort with their mean exact value."]
+    return out
+
+
+def _ode(o: dict[str, Any]) -> list[str]:
+    out = [f"Kimmel mean field, days 0–365, rtol {o['rtol']:g} for both (SciPy atol {o['scipy_atol']:g} cells; "
+           "cartsim pure relative).", "",
+           "| solver | solves/s | ratio vs SciPy |", "|---|---:|---:|",
+           f"| SciPy solve_ivp LSODA (Python right-hand side) | {o['scipy_solves_per_s']:,.0f} | 1 |",
+           f"| cartsim `solve_trajectory` (one call per solve, builds a DataFrame) | "
+           f"{o['cartsim_solves_per_s']:,.0f} | {o['ratio']:.1f}× |",
+           f"| cartsim jitted kernel, batch (`cure_probability_exact` on a DataFrame) | "
+           f"{o['cartsim_batch_solves_per_s']:,.0f} | {o['batch_ratio']:.1f}× |", "",
+           "Relative difference |cartsim − SciPy| / SciPy:", "", "| day | N | C | B |", "|---:|---:|---:|---:|"]
+    for d in o["rel_diff"]:
+        out.append(f"| {d['day']:.0f} | {d['N']:.1e} | {d['C']:.1e} | {d['B']:.1e} |")
+    out += ["", f"Largest: {o['max_rel_diff']:.1e}."]
+    return out
+
+
+def _targets(h: dict[str, Any]) -> list[str]:
+    out = ["| target | measured | goal | status |", "|---|---:|---:|---|"]
+    for key, (goal, label, unit) in TARGETS.items():
+        v = h["ratios"].get(key)
+        if v is None:
+            out.append(f"| {label} | — | ≥ {goal:,.0f}{unit} | not measured |")
+            continue
+        status = "met" if v >= goal else f"**missed** by {100 * (1 - v / goal):.0f}% ({v / goal:.2f} of the goal)"
+        out.append(f"| {label} | {v:,.0f}{unit} | ≥ {goal:,.0f}{unit} | {status} |")
+    return out
+
+
+def findings(results: dict[str, Any]) -> list[str]:
+    """Notes drawn from the numbers: peers doing the same work whose P(cure) disagrees with the exact value."""
+    out = []
+    h = results.get("hybrid") or {}
+    for r in h.get("rows", []):
+        if r["same_work"] and r["agrees"] is False:
+            out.append(f"{r['peer']}: P(cure) {r['p_cure']:.4f} vs {r['exact']:.4f}, z = {r['z']:+.2f} "
+                       f"(difference {r['p_cure'] - r['exact']:+.4f}); its P(cure) is not within error of the exact "
+                       "value at this sample size.")
+    return out
+
+
+def markdown(results: dict[str, Any], cohort_md: str, abm_md: str) -> str:
+    """RESULTS.md from the results dictionary and the cohort / ABM tables rendered by their own modules."""
+    m = results["machine"]
+    v = m["versions"]
+    lines = [
+        "# cartsim benchmarks", "",
+        f"`{results['command']}` — {m['date_utc']}, {results['wall_minutes']:.1f} min in all.", "",
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']:.0f} GB; {m['os']}. Python {m['python']}, "
+        f"numpy {v['numpy']}, numba {v['numba']}, scipy {v['scipy']}, pandas {v['pandas']}, mesa {v['mesa']}, "
+        f"gillespy2 {v['gillespy2']}, dask {v['dask']}. Load average (1 min) {m['load_average_1min']:.2f} at the "
+        f"start, {results['load_average_end']:.2f} at the end. The peers of a section run back to back in one "
+        "invocation, so their ratios are comparable; absolute rates also depend on what else ran on the machine.",
+        "", results["size_note"], "",
+        "## Hybrid Kimmel model", "", *_hybrid(results["hybrid"]), "",
+        "## Deterministic solve", "", *_ode(results["ode"]), "",
+        "## Scaling", "", results["scaling_note"], "", cohort_md, "",
+        "## Spatial", "", abm_md, "",
+        "## Targets", "", *_targets(results["hybrid"]), "",
+    ]
+    notes = findings(results) + list(results.get("notes", []))
+    if notes:
+        lines += ["## Notes", "", *[f"- {n}" for n in notes], ""]
+    return "\n".join(lines)
