@@ -93,10 +93,14 @@ def main(args: argparse.Namespace) -> int:
     summary = run_config(args.config, args.overrides, out, args.workers, args.scheduler, args.chunk_size,
                          args.resume, args.quiet)
     if not args.quiet:
-        print(f"cartsim run: outputs in {out}/", file=sys.stderr)
         head = _headline(summary)
         if head:
             print(json.dumps(head, indent=1, default=str))
+        files = sorted(p.name for p in Path(out).iterdir() if p.is_file())
+        figures = [f for f in files if f.endswith(".png")]
+        print(f"cartsim run: wrote {out}/: {', '.join(f for f in files if f not in figures)}", file=sys.stderr)
+        if figures:
+            print(f"cartsim run: figures: {', '.join(str(Path(out) / f) for f in figures)}", file=sys.stderr)
     return 0
 
 
