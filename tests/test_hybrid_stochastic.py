@@ -107,3 +107,14 @@ def test_kendall_oracle_reduces_to_the_constant_rate_formula():
     expected = (mu * (r - 1) / (mu * r - lam)) ** 3
     got = cure_probability_exact(params, t, SimOptions(rtol=1e-10))
     np.testing.assert_allclose(got, expected, rtol=1e-8)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("method", "threshold"), [("ssa", 100.0), ("tau", 1e4), ("ssa", 10.0)])
+def test_large_cohort_agrees_with_kendall(method, threshold):
+    """20 000 patients (SE ~ 0.003): small enough to expose a biased method, as it did for tau-leaping
+    that froze the state over a leap (+0.013)."""
+    params = Parameters.from_preset("kimmel2021")
+    options = SimOptions(threshold=threshold, method=method)
+    p, se, _ = cure_fraction(params, options, seed=20_000 + int(threshold), n=20_000)
+    assert_within(p, cure_probability_exact(params, options.t_end, options), se)
