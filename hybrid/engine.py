@@ -34,6 +34,7 @@ from .integrator import (
     extremum,
     hazard_reach,
     next_step_size,
+    state_size,
 )
 from .rng import exponential, poisson, uniform
 
@@ -246,7 +247,7 @@ def run_patient(
     Fills ``readouts`` (slots R_*) and the rows of ``rec`` for the record times ``rec_t`` reached before the
     outcome (other rows are left as the caller initialised them)."""
     nr, ns = S.shape
-    ny = ns + 1 + max(nr, 2)
+    ny = state_size(ns, nr)
     IL = ns + 1
     y = np.zeros(ny)
     ynew = np.zeros(ny)

@@ -60,7 +60,8 @@ _P = np.array(
 )
 
 
-def state_size(n_species: int, n_reactions: int) -> int:
+@njit(cache=True)
+def state_size(n_species, n_reactions):
     """Length of the integrator state for a model (see module docstring)."""
     return n_species + 1 + max(n_reactions, 2)
 
@@ -170,16 +171,6 @@ def dense(y, K, h, theta, i):
 def dense_all(y, K, h, theta, out):
     for i in range(y.shape[0]):
         out[i] = dense(y, K, h, theta, i)
-
-
-@njit(cache=True)
-def dense_sum(y, K, h, theta, first, mask):
-    """Sum over j with mask[j] of component first + j of the dense output."""
-    acc = 0.0
-    for j in range(mask.shape[0]):
-        if mask[j]:
-            acc += dense(y, K, h, theta, first + j)
-    return acc
 
 
 @njit(cache=True)

@@ -28,6 +28,7 @@ from .integrator import (
     dense,
     eval_rhs,
     next_step_size,
+    state_size,
 )
 
 _f8 = types.float64
@@ -53,7 +54,7 @@ def log_extinction_probability(
 ):
     """log P(tumour extinct by t) for each t in the sorted array ``t_eval`` (days), written to ``out``."""
     nr, ns = S.shape
-    ny = ns + 1 + max(nr, 2)
+    ny = state_size(ns, nr)
     IR = ns + 1
     II = ns + 2
     y = np.zeros(ny)
