@@ -282,9 +282,8 @@ def run_patient(
     target = exponential(rng)
     eval_rhs(rates, p, S, rstoch, ctx, t, y, xs, a, K[0])
     h = 1e-3
-    done = False
 
-    while not done:
+    while True:
         # The next instant the integrator must land on exactly: a dose, the AUC cut-off or the end.
         t_stop = t_end
         if idose < dose_t.shape[0] and dose_t[idose] < t_stop:
