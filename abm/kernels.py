@@ -59,6 +59,25 @@ def rule_vector(p: dict[str, Any]) -> np.ndarray:
 
 
 @njit(cache=True)
+def _free_neighbour(x, y, first, second, rng):
+    """A uniformly random one of the 8 neighbours of (x, y) where both ``first`` and ``second`` are 0/False
+    (reservoir sampling: one uniform per free site), or (-1, -1) when none is free."""
+    w, h = first.shape
+    fx = -1
+    fy = -1
+    seen = 0
+    for k in range(8):
+        u = x + _DX[k]
+        v = y + _DY[k]
+        if 0 <= u < w and 0 <= v < h and not first[u, v] and not second[u, v]:
+            seen += 1
+            if rng.random() * seen < 1.0:
+                fx = u
+                fy = v
+    return fx, fy
+
+
+@njit(cache=True)
 def classify(a: float, neg_below: float, high_at: float) -> int:
     """Antigen class code of a tumour cell expressing ``a`` antigens."""
     if a < neg_below:
@@ -174,18 +193,8 @@ def car_t_phase(car, hits, div, stamp, tclass, antigen, base, timer, dist, step,
                     if prm[P_BYSTANDER] > 0.0:
                         kills += _bystander(x, y, tclass, antigen, base, timer, rng, prm[P_BYSTANDER])
                     if div[x, y] < prm[P_DIV_LIMIT] and rng.random() < prm[P_DIV]:
-                        fx = -1
-                        fy = -1
-                        seen = 0
-                        for k in range(8):
-                            u = x + _DX[k]
-                            v = y + _DY[k]
-                            if 0 <= u < w and 0 <= v < h and car[u, v] == 0 and tclass[u, v] == 0:
-                                seen += 1
-                                if rng.random() * seen < 1.0:
-                                    fx = u
-                                    fy = v
-                        if seen > 0:
+                        fx, fy = _free_neighbour(x, y, car, tclass, rng)
+                        if fx >= 0:
                             div[x, y] += 1
                             car[fx, fy] = 1
                             hits[fx, fy] = hits[x, y]
@@ -262,18 +271,8 @@ def tumour_phase(tclass, antigen, base, timer, vessel, rng, prm) -> int:
             antigen[x, y] = 0.0
             tclass[x, y] = 3
         if rng.random() < prm[P_TUM_DIV]:
-            fx = -1
-            fy = -1
-            seen = 0
-            for k in range(8):
-                u = x + _DX[k]
-                v = y + _DY[k]
-                if 0 <= u < w and 0 <= v < h and tclass[u, v] == 0 and not vessel[u, v]:
-                    seen += 1
-                    if rng.random() * seen < 1.0:
-                        fx = u
-                        fy = v
-            if seen > 0:
+            fx, fy = _free_neighbour(x, y, tclass, vessel, rng)
+            if fx >= 0:
                 a = base[x, y]
                 if prm[P_PERM_LOSS] > 0.0 and rng.random() < prm[P_PERM_LOSS]:
                     a = 0.0
