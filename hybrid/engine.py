@@ -23,8 +23,6 @@ from numba import njit, types
 from .integrator import (
     CTX_AUC_ON,
     CTX_AUC_SPECIES,
-    CTX_KIND,
-    CTX_SIZE,
     RatesFn,
     adaptive_step,
     crossing,
@@ -34,7 +32,7 @@ from .integrator import (
     extremum,
     hazard_reach,
     next_step_size,
-    state_size,
+    workspace,
 )
 from .rng import exponential, poisson, uniform
 
@@ -247,17 +245,10 @@ def run_patient(
     Fills ``readouts`` (slots R_*) and the rows of ``rec`` for the record times ``rec_t`` reached before the
     outcome (other rows are left as the caller initialised them)."""
     nr, ns = S.shape
-    ny = state_size(ns, nr)
     IL = ns + 1
-    y = np.zeros(ny)
-    ynew = np.zeros(ny)
-    ytmp = np.zeros(ny)
+    y, ynew, ytmp, K, xs, a, ctx = workspace(S, 0.0)
+    ny = y.shape[0]
     ysave = np.zeros(ny)
-    K = np.zeros((7, ny))
-    xs = np.zeros(ns)
-    a = np.zeros(nr)
-    ctx = np.zeros(CTX_SIZE)
-    ctx[CTX_KIND] = 0.0
     ctx[CTX_AUC_SPECIES] = effector
     ctx[CTX_AUC_ON] = 1.0 if auc_until > 0.0 else 0.0
     mode = np.zeros(ns, dtype=np.bool_)

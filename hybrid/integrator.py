@@ -67,6 +67,18 @@ def state_size(n_species, n_reactions):
 
 
 @njit(cache=True)
+def workspace(S, kind):
+    """Zeroed arrays for one integration of the model with stoichiometry S: the state y, its candidate ynew,
+    a stage scratch ytmp, the stage derivatives K (7 rows), species and propensity scratch xs and a, and the
+    right-hand-side context ctx of the given kind (0 hybrid, 1 oracle)."""
+    nr, ns = S.shape
+    ny = state_size(ns, nr)
+    ctx = np.zeros(CTX_SIZE)
+    ctx[CTX_KIND] = kind
+    return np.zeros(ny), np.zeros(ny), np.zeros(ny), np.zeros((7, ny)), np.zeros(ns), np.zeros(nr), ctx
+
+
+@njit(cache=True)
 def eval_rhs(rates, p, S, rstoch, ctx, t, y, xs, a, out):
     """dy/dt at (t, y) into the vector ``out``. Reactions flagged in ``rstoch`` fire as discrete events, so
     they move no species continuously; their propensities are integrated instead (hybrid kind)."""

@@ -16,19 +16,16 @@ from numba import njit, types
 
 from .engine import apply_doses
 from .integrator import (
-    CTX_AUC_SPECIES,
     CTX_BIRTH,
     CTX_DEATH,
-    CTX_KIND,
     CTX_LOG_SCALE,
-    CTX_SIZE,
     CTX_TUMOUR,
     RatesFn,
     adaptive_step,
     dense,
     eval_rhs,
     next_step_size,
-    state_size,
+    workspace,
 )
 
 _f8 = types.float64
@@ -54,18 +51,10 @@ def log_extinction_probability(
 ):
     """log P(tumour extinct by t) for each t in the sorted array ``t_eval`` (days), written to ``out``."""
     nr, ns = S.shape
-    ny = state_size(ns, nr)
     IR = ns + 1
     II = ns + 2
-    y = np.zeros(ny)
-    ynew = np.zeros(ny)
-    ytmp = np.zeros(ny)
-    K = np.zeros((7, ny))
-    xs = np.zeros(ns)
-    a = np.zeros(nr)
-    ctx = np.zeros(CTX_SIZE)
-    ctx[CTX_KIND] = 1.0
-    ctx[CTX_AUC_SPECIES] = 0.0
+    y, ynew, ytmp, K, xs, a, ctx = workspace(S, 1.0)
+    ny = y.shape[0]
     ctx[CTX_TUMOUR] = tumour
     ctx[CTX_BIRTH] = birth
     ctx[CTX_DEATH] = death
