@@ -28,6 +28,7 @@ from hybrid import (
 from hybrid.errors import CartsimError
 
 from .execution import Backend
+from .store import json_default
 from .summary import wilson
 
 CHUNK_PATIENTS = 500
@@ -91,16 +92,8 @@ def _options(args: argparse.Namespace) -> SimOptions:
     return SimOptions(t_end=args.t_end, threshold=args.threshold, method=args.method)
 
 
-def _json_default(x):
-    if isinstance(x, np.integer):
-        return int(x)
-    if isinstance(x, np.floating):
-        return None if math.isnan(x) else float(x)
-    raise TypeError(type(x))
-
-
 def _dump(obj) -> None:
-    json.dump(obj, sys.stdout, indent=2, default=_json_default, allow_nan=False)
+    json.dump(obj, sys.stdout, indent=2, default=json_default, allow_nan=False)
     sys.stdout.write("\n")
 
 
