@@ -27,7 +27,7 @@ from hybrid import (
 )
 from hybrid.errors import CartsimError
 
-from .execution import Backend
+from .execution import Backend, default_workers
 from .store import json_default
 from .summary import wilson
 
@@ -138,8 +138,9 @@ def cmd_cure(args: argparse.Namespace) -> int:
     seeds = np.random.SeedSequence(args.seed).spawn(args.n)
     chunks = [seeds[i:i + CHUNK_PATIENTS] for i in range(0, args.n, CHUNK_PATIENTS)]
     parts: list[pd.DataFrame | None] = [None] * len(chunks)
-    workers = Backend(args.workers).workers
-    with Backend(workers=min(workers, len(chunks))) as backend, \
+    if args.workers is not None and args.workers < 1:
+        raise CartsimError(f"--workers must be >= 1, got {args.workers}")
+    with Backend(workers=min(args.workers or default_workers(), len(chunks))) as backend, \
             tqdm(total=args.n, unit="patient", disable=args.quiet, file=sys.stderr) as bar:
         for k, df in backend.unordered(_cure_chunk, [(params, c, opts, args.model) for c in chunks]):
             parts[k] = df
