@@ -73,6 +73,7 @@ def test_batches_do_not_depend_on_chunking():
         (["cure", "--set", "K_C"], "NAME=VALUE"),
         (["cure", "--threshold", "0.5"], "threshold"),
         (["cure", "--n", "0"], "--n"),
+        (["cure", "--workers", "0"], "--workers"),
         (["patient", "--method", "exact"], "--method"),
         (["trajectory", "--preset", "nope"], "nope"),
         (["trajectory", "--dt", "0"], "--dt"),
