@@ -286,10 +286,6 @@ class Spec:
     figures: bool = True
     sensitivity: Sensitivity | None = None
 
-    @property
-    def grouped(self) -> bool:
-        return len(self.groups) > 1 or self.groups[0].name != "all"
-
     def group_options(self, g: Group) -> SimOptions:
         """SimOptions for group ``g`` (its doses replace the cohort's when given)."""
         if g.doses is None:

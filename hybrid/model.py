@@ -82,6 +82,7 @@ class ModelSpec:
     def reaction_index(self, reaction: str) -> int:
         return self.reactions.index(reaction)
 
-    def initial_state(self, p: np.ndarray) -> np.ndarray:
-        """Species values at day 0 from the parameter vector."""
-        return np.array([p[self.param_names.index(n)] for n in self.initial], dtype=np.float64)
+    @property
+    def initial_columns(self) -> list[int]:
+        """Column of each species' initial value in the parameter vector, in species order."""
+        return [self.param_names.index(n) for n in self.initial]

@@ -89,8 +89,7 @@ def _prepare(spec: ModelSpec, params: pd.DataFrame | Sequence[Parameters] | Para
     if spec is not KIMMEL2021_BFEEDBACK and np.any(P[:, _S_B] != 0.0):
         raise CartsimError(f"parameter s_B acts only in model {KIMMEL2021_BFEEDBACK.name}; "
                            f"it must be 0 in model {spec.name}")
-    init_cols = [PARAM_NAMES.index(n) for n in spec.initial]
-    X0 = np.ascontiguousarray(P[:, init_cols])
+    X0 = np.ascontiguousarray(P[:, spec.initial_columns])
     # Doses: lymphodepletion resets the lymphocytes to their initial value, then CAR T cells are added.
     lymph, eff = spec.index(spec.lymphocytes), spec.index(spec.effector)
     t, sp, op, vals = [], [], [], []
