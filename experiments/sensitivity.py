@@ -13,11 +13,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hybrid import Parameters, SimOptions, cure_probability_exact, solve_trajectory
+from hybrid import Parameters, SimOptions, solve_trajectory
 from hybrid.params import PARAM_NAMES
 
 from .config import Spec
 from .execution import Backend
+from .simulate import exact_batch
 from .store import atomic_path, write_json
 
 LOCAL_OUTPUTS = ("p_cure", "cart_peak_cells", "cart_auc_0_28", "tumour_nadir_cells")
@@ -25,9 +26,7 @@ LOCAL_OUTPUTS = ("p_cure", "cart_peak_cells", "cart_auc_0_28", "tumour_nadir_cel
 
 def p_cure_points(values: np.ndarray, options: SimOptions, model: str) -> np.ndarray:
     """Exact P(cure by options.t_end) at each row of ``values`` (columns in PARAM_NAMES order)."""
-    p = cure_probability_exact(pd.DataFrame(np.atleast_2d(values), columns=list(PARAM_NAMES)), options.t_end,
-                               options, model=model)
-    return np.full(len(values), np.nan) if p is None else p
+    return exact_batch(pd.DataFrame(np.atleast_2d(values), columns=list(PARAM_NAMES)), options, model)
 
 
 def local_outputs(row: np.ndarray, options: SimOptions, model: str) -> dict[str, float]:

@@ -42,8 +42,10 @@ def observed_pfs(outcome: np.ndarray, t_event: np.ndarray, t_end: float,
 
 
 def exact_batch(params: pd.DataFrame, options, model: str) -> np.ndarray:
-    """Exact P(cure by t_end) for each row (Kendall oracle, one kernel call; no stochastic simulation)."""
-    return hybrid.cure_probability_exact(params[list(PARAM_NAMES)], options.t_end, options, model=model)
+    """Exact P(cure by t_end) for each row (Kendall oracle, one kernel call; no stochastic simulation); NaN
+    where the model is not linear in B."""
+    p = hybrid.cure_probability_exact(params[list(PARAM_NAMES)], options.t_end, options, model=model)
+    return np.full(len(params), np.nan) if p is None else p
 
 
 def simulate_chunk(spec: Spec, start: int, stop: int) -> pd.DataFrame:
