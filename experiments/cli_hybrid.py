@@ -1,6 +1,7 @@
 """``cartsim trajectory``, ``cartsim patient`` and ``cartsim cure``: the hybrid model from the command line.
 
-Populations are in cells and times in days; ``--set NAME=VALUE`` takes any parameter of ``hybrid.PARAM_NAMES``.
+Populations are in cells and times in days; ``--set NAME=VALUE`` takes any parameter of the chosen model
+(``hybrid.MODELS``).
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ import pandas as pd
 from tqdm import tqdm
 
 from hybrid import (
+    DEFAULT_MODEL,
     METHODS,
     MODELS,
-    PRESETS,
     Parameters,
     SimOptions,
     cure_probability_exact,
@@ -25,29 +26,34 @@ from hybrid import (
     simulate_patient,
     solve_trajectory,
 )
+from hybrid.constraints import POSITIVE, Interval
 from hybrid.errors import CartsimError
 
 from .execution import Backend, default_workers
 from .store import json_default
 from .summary import wilson
 
+_DEFAULTS = SimOptions()
+_SEED = Interval(lo=0, integer=True)
+_COUNT = Interval(lo=1, integer=True)
 CHUNK_PATIENTS = 500
 """Patients per task in ``cartsim cure``: large enough to amortise a task's overhead."""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--preset", default="kimmel2021", help=f"parameter preset: {', '.join(PRESETS)}")
-    common.add_argument("--model", default="kimmel2021", choices=sorted(MODELS), help="reaction model")
+    presets = "; ".join(f"{m}: {', '.join(s.presets)}" for m, s in MODELS.items())
+    common.add_argument("--preset", default=None, help=f"parameter preset (default: the model's first) - {presets}")
+    common.add_argument("--model", default=DEFAULT_MODEL, choices=sorted(MODELS), help="reaction model")
     common.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
                         help="override a parameter (cells, days); repeatable")
-    common.add_argument("--t-end", type=float, default=730.0, metavar="DAYS", help="follow-up (days)")
+    common.add_argument("--t-end", type=float, default=_DEFAULTS.t_end, metavar="DAYS", help="follow-up (days)")
 
     hybrid_opts = argparse.ArgumentParser(add_help=False)
     hybrid_opts.add_argument("--seed", type=int, default=0, help="random seed (integer >= 0)")
-    hybrid_opts.add_argument("--threshold", type=float, default=100.0, metavar="CELLS",
+    hybrid_opts.add_argument("--threshold", type=float, default=_DEFAULTS.threshold, metavar="CELLS",
                              help="tumour goes stochastic below this many cells (>= 1)")
-    hybrid_opts.add_argument("--method", default="ssa", choices=METHODS, help="stochastic method")
+    hybrid_opts.add_argument("--method", default=_DEFAULTS.method, choices=METHODS, help="stochastic method")
 
     p = sub.add_parser("trajectory", parents=[common], help="deterministic mean-field trajectory",
                        description="The deterministic mean field N, C, B (cells) every --dt days.")
@@ -82,13 +88,12 @@ def parse_overrides(items: list[str]) -> dict[str, str]:
 
 
 def _parameters(args: argparse.Namespace) -> Parameters:
-    return Parameters.from_preset(args.preset, **parse_overrides(args.overrides))
+    return Parameters.from_preset(args.preset, args.model, **parse_overrides(args.overrides))
 
 
 def _options(args: argparse.Namespace) -> SimOptions:
     """Options of a stochastic run (patient, cure); checks --seed too."""
-    if args.seed < 0:
-        raise CartsimError(f"--seed must be an integer >= 0, got {args.seed}")
+    _SEED.check("--seed", args.seed, error=CartsimError)
     return SimOptions(t_end=args.t_end, threshold=args.threshold, method=args.method)
 
 
@@ -99,8 +104,7 @@ def _dump(obj) -> None:
 
 def cmd_trajectory(args: argparse.Namespace) -> int:
     params = _parameters(args)
-    if not (math.isfinite(args.dt) and args.dt > 0):
-        raise CartsimError(f"--dt must be a number of days > 0, got {args.dt}")
+    POSITIVE.check("--dt", args.dt, "days", CartsimError)
     opts = SimOptions(t_end=args.t_end)
     n = int(math.floor(args.t_end / args.dt + 1e-9))
     t = np.arange(n + 1) * args.dt
@@ -108,7 +112,7 @@ def cmd_trajectory(args: argparse.Namespace) -> int:
     if args.format == "csv":
         df.to_csv(sys.stdout, index=False, float_format="%.10g")
     else:
-        _dump({"units": {"t_days": "days", "N": "cells", "C": "cells", "B": "cells"},
+        _dump({"units": {"t_days": "days", **dict.fromkeys(params.model.species, "cells")},
                "rows": df.to_dict(orient="records")})
     return 0
 
@@ -133,13 +137,12 @@ def _cure_chunk(params: Parameters, seeds: list, opts: SimOptions, model: str) -
 def cmd_cure(args: argparse.Namespace) -> int:
     params = _parameters(args)
     opts = _options(args)
-    if args.n < 1:
-        raise CartsimError(f"--n must be an integer >= 1, got {args.n}")
+    _COUNT.check("--n", args.n, "patients", CartsimError)
     seeds = np.random.SeedSequence(args.seed).spawn(args.n)
     chunks = [seeds[i:i + CHUNK_PATIENTS] for i in range(0, args.n, CHUNK_PATIENTS)]
     parts: list[pd.DataFrame | None] = [None] * len(chunks)
-    if args.workers is not None and args.workers < 1:
-        raise CartsimError(f"--workers must be >= 1, got {args.workers}")
+    if args.workers is not None:
+        _COUNT.check("--workers", args.workers, "processes", CartsimError)
     with Backend(workers=min(args.workers or default_workers(), len(chunks))) as backend, \
             tqdm(total=args.n, unit="patient", disable=args.quiet, file=sys.stderr) as bar:
         for k, df in backend.unordered(_cure_chunk, [(params, c, opts, args.model) for c in chunks]):

@@ -11,10 +11,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from hybrid.params import PARAM_NAMES, PARAM_SPECS
+from hybrid.models import get_model
 
 from .config import Spec
-from .distributions import lower_bound, truncnorm_ppf, variability_sd
+from .distributions import truncnorm_ppf, variability_sd
 
 SAMPLING_TAG = 0x43415254  # "CART"
 _U53 = 2.0**-53
@@ -25,7 +25,7 @@ def patient_seed(seed: int, i: int) -> np.random.SeedSequence:
     return np.random.SeedSequence(seed, spawn_key=(int(i),))
 
 
-def patient_uniforms(seed: int, ids: np.ndarray, k: int = len(PARAM_NAMES)) -> np.ndarray:
+def patient_uniforms(seed: int, ids: np.ndarray, k: int) -> np.ndarray:
     """Uniforms in (0, 1), shape (len(ids), k): row r comes from patient ids[r]'s own sampling stream."""
     out = np.empty((len(ids), k))
     for r, i in enumerate(ids):
@@ -41,7 +41,7 @@ def group_index(spec: Spec, ids: np.ndarray) -> np.ndarray:
 
 
 def sample_patients(spec: Spec, start: int, stop: int) -> pd.DataFrame:
-    """Patients ``start..stop-1``: columns id, seed, group, then every parameter of PARAM_NAMES (cells, days).
+    """Patients ``start..stop-1``: columns id, seed, group, then every parameter of the model (cells, days).
 
     Values set by a group or a sweep point are held fixed; explicit ``[parameters]`` distributions are drawn as
     given; every other parameter listed in ``[variability].parameters`` is perturbed by the group's (or the
@@ -49,26 +49,27 @@ def sample_patients(spec: Spec, start: int, stop: int) -> pd.DataFrame:
     """
     ids = np.arange(start, stop, dtype=np.int64)
     gidx = group_index(spec, ids)
-    u = patient_uniforms(spec.seed, ids)
+    model = get_model(spec.model)
+    u = patient_uniforms(spec.seed, ids, len(model.param_names))
     cols: dict[str, np.ndarray] = {}
     vlevel = np.array([g.variability if g.variability is not None else spec.variability for g in spec.groups])
     v = vlevel[gidx]
-    for j, name in enumerate(PARAM_NAMES):
+    for j, pspec in enumerate(model.params):
+        name = pspec.name
         base = np.array([g.values.get(name, spec.base[name]) for g in spec.groups])[gidx]
         fixed_by_group = np.array([name in g.values for g in spec.groups])[gidx]
         if name in spec.dists:
             col = spec.dists[name].ppf(u[:, j])
         elif name in spec.variable_params:
             sd = np.where(fixed_by_group, 0.0, variability_sd(base, v, spec.variability_reading))
-            col = truncnorm_ppf(u[:, j], base, sd, lower_bound(name))
+            col = truncnorm_ppf(u[:, j], base, sd, pspec.lower_bound)
         else:
             col = base.astype(float)
-        if PARAM_SPECS[name].positive:
-            # inverse-CDF rounding can land exactly on 0 for u ~ 1e-17; keep the value valid
-            col = np.maximum(col, lower_bound(name))
+        # inverse-CDF rounding can land exactly on an open bound (0) for u ~ 1e-17; keep the value valid
+        col = np.maximum(col, pspec.lower_bound)
         cols[name] = col
     df = pd.DataFrame({"id": ids, "seed": np.full(len(ids), spec.seed, dtype=np.int64),
                        "group": np.array([g.name for g in spec.groups], dtype=object)[gidx]})
-    for name in PARAM_NAMES:
+    for name in model.param_names:
         df[name] = cols[name]
     return df

@@ -6,7 +6,6 @@ message names the file, the key path (``cohort.n``, ``parameters.K_C.sd``) and w
 
 from __future__ import annotations
 
-import math
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -16,8 +15,9 @@ from typing import Any
 import numpy as np
 
 from hybrid.errors import CartsimError
-from hybrid.options import METHODS, Dose, SimOptions
-from hybrid.params import PARAM_NAMES, PARAM_SPECS, PRESETS
+from hybrid.model import ModelSpec
+from hybrid.models import DEFAULT_MODEL, MODELS, get_model
+from hybrid.options import DOSE_CONSTRAINTS, OPTION_CONSTRAINTS, Dose, SimOptions
 
 from .distributions import (
     DIST_KINDS,
@@ -25,33 +25,23 @@ from .distributions import (
     Distribution,
     parse_distribution,
 )
+from .schema import Table, check_number, check_param
 
 KINDS = ("cohort", "local_sensitivity", "sobol", "abm")
-DEFAULT_VARIABLE = ("K_N", "K_C", "r_N", "rho_C", "a", "b", "r_B", "gamma_B", "k_B")
-"""Parameters the variability hyperparameter perturbs by default: the rates and capacities of Table 1. The
-initial conditions (N0, C0, B0) stay fixed, as in the paper ("the same initial conditions, all other parameters
-drawn from a normal distribution")."""
+
+
+def default_variable(model: ModelSpec, base: Mapping[str, float]) -> tuple[str, ...]:
+    """Parameters the variability hyperparameter perturbs by default: every non-zero parameter that is not an
+    initial value. The initial conditions (N0, C0, B0 in Kimmel) stay fixed, as in the paper ("the same initial
+    conditions, all other parameters drawn from a normal distribution"); a parameter at 0 (a switched-off
+    mechanism) stays off."""
+    return tuple(n for n in model.param_names if n not in model.initial and base[n] != 0)
 SWEEP_VARIABILITY = "variability"
 MAX_SEED = 2**63 - 1
 
 
-def _models() -> tuple[str, ...]:
-    try:
-        from hybrid import MODELS
-
-        return tuple(MODELS)
-    except ImportError:  # engine not importable yet: accept the two documented models
-        return ("kimmel2021", "kimmel2021_bfeedback")
-
-
-def _linear(model: str) -> bool:
-    """Whether the exact oracle applies: B does not feed back on N or C."""
-    try:
-        from hybrid import MODELS
-
-        return bool(MODELS[model].linear_tumour)
-    except (ImportError, KeyError, AttributeError):
-        return model == "kimmel2021"
+_DEFAULTS = SimOptions()
+"""Each option's default, written once (in :class:`hybrid.options.SimOptions`)."""
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -101,126 +91,6 @@ def apply_overrides(cfg: dict[str, Any], overrides: Sequence[str]) -> dict[str, 
             node = nxt
         node[path[-1]] = value
     return out
-
-
-# --------------------------------------------------------------------------------------------------------------
-# A small schema helper: each table is read key by key, and whatever is left over is an unknown key.
-
-
-class Table:
-    """Typed, path-aware access to one TOML table; ``done()`` rejects keys nobody asked for."""
-
-    def __init__(self, source: str, path: str, data: Any):
-        self.source, self.path = source, path
-        if not isinstance(data, Mapping):
-            self.fail(path, f"must be a table, got {type(data).__name__}")
-        self.data = dict(data)
-        self.seen: set[str] = set()
-
-    def key(self, k: str) -> str:
-        return f"{self.path}.{k}" if self.path else k
-
-    def fail(self, keypath: str, msg: str) -> None:
-        raise CartsimError(f"{self.source}: {keypath or '(top level)'}: {msg}")
-
-    def has(self, k: str) -> bool:
-        return k in self.data
-
-    def raw(self, k: str, default: Any = None) -> Any:
-        self.seen.add(k)
-        return self.data.get(k, default)
-
-    def number(self, k: str, default: float | None = None, *, lo: float | None = None, lo_open: bool = False,
-               hi: float | None = None, required: bool = False) -> float | None:
-        self.seen.add(k)
-        if k not in self.data:
-            if required:
-                self.fail(self.key(k), "missing; a number is required")
-            return default
-        return check_number(self.source, self.key(k), self.data[k], lo=lo, lo_open=lo_open, hi=hi)
-
-    def integer(self, k: str, default: int | None = None, *, lo: int | None = None, hi: int | None = None,
-                required: bool = False) -> int | None:
-        self.seen.add(k)
-        if k not in self.data:
-            if required:
-                self.fail(self.key(k), "missing; an integer is required")
-            return default
-        v = self.data[k]
-        if isinstance(v, bool) or not isinstance(v, int):
-            if isinstance(v, float) and v.is_integer():
-                v = int(v)
-            else:
-                self.fail(self.key(k), f"must be an integer, got {v!r}")
-        if lo is not None and v < lo:
-            self.fail(self.key(k), f"must be an integer >= {lo}, got {v!r}")
-        if hi is not None and v > hi:
-            self.fail(self.key(k), f"must be an integer <= {hi}, got {v!r}")
-        return int(v)
-
-    def choice(self, k: str, choices: Sequence[str], default: str | None = None) -> str | None:
-        self.seen.add(k)
-        if k not in self.data:
-            return default
-        v = self.data[k]
-        if v not in choices:
-            self.fail(self.key(k), f"{v!r} is not accepted; accepted: {', '.join(map(str, choices))}")
-        return v
-
-    def string(self, k: str, default: str | None = None) -> str | None:
-        self.seen.add(k)
-        v = self.data.get(k, default)
-        if v is not None and not isinstance(v, str):
-            self.fail(self.key(k), f"must be a string, got {v!r}")
-        return v
-
-    def boolean(self, k: str, default: bool) -> bool:
-        self.seen.add(k)
-        v = self.data.get(k, default)
-        if not isinstance(v, bool):
-            self.fail(self.key(k), f"must be true or false, got {v!r}")
-        return v
-
-    def table(self, k: str) -> Table | None:
-        self.seen.add(k)
-        if k not in self.data:
-            return None
-        return Table(self.source, self.key(k), self.data[k])
-
-    def done(self, accepted: Sequence[str] | None = None) -> None:
-        extra = [k for k in self.data if k not in self.seen]
-        if extra:
-            acc = accepted if accepted is not None else sorted(self.seen)
-            what = "section" if isinstance(self.data[extra[0]], Mapping) else "key"
-            self.fail(self.key(extra[0]), f"unknown {what}; accepted here: {', '.join(acc) or '(none)'}")
-
-
-def check_number(source: str, keypath: str, v: Any, *, lo: float | None = None, lo_open: bool = False,
-                 hi: float | None = None) -> float:
-    """``v`` as a finite float within bounds, else a CartsimError naming ``keypath``."""
-    if isinstance(v, bool) or not isinstance(v, int | float):
-        raise CartsimError(f"{source}: {keypath}: must be a number, got {v!r}")
-    x = float(v)
-    if not math.isfinite(x):
-        raise CartsimError(f"{source}: {keypath}: must be finite, got {v!r}")
-    if lo is not None and (x <= lo if lo_open else x < lo):
-        raise CartsimError(f"{source}: {keypath}: must be {'>' if lo_open else '>='} {lo:g}, got {v!r}")
-    if hi is not None and x > hi:
-        raise CartsimError(f"{source}: {keypath}: must be <= {hi:g}, got {v!r}")
-    return x
-
-
-def check_param(source: str, keypath: str, name: str, v: Any) -> float:
-    """A value for model parameter ``name``: > 0 or >= 0 as the parameter requires."""
-    spec = PARAM_SPECS[name]
-    x = check_number(source, keypath, v, lo=0.0, lo_open=spec.positive)
-    return x
-
-
-def check_param_name(source: str, keypath: str, name: str) -> str:
-    if name not in PARAM_SPECS:
-        raise CartsimError(f"{source}: {keypath}: unknown parameter {name!r}; accepted: {', '.join(PARAM_NAMES)}")
-    return name
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -307,19 +177,18 @@ def _doses(source: str, path: str, raw: Any) -> tuple[Dose, ...]:
     out = []
     for i, d in enumerate(raw):
         t = Table(source, f"{path}[{i}]", d)
-        day = t.number("day", lo=0.0, lo_open=True, required=True)
-        cells = t.number("car_t_cells", 0.0, lo=0.0)
-        ld = t.boolean("lymphodepletion", False)
-        t.done(["day", "car_t_cells", "lymphodepletion"])
-        out.append(Dose(day=day, car_t_cells=cells, lymphodepletion=ld))
+        vals = {k: t.value(k, c, required=(k == "day"), unit=unit) for k, (c, unit) in DOSE_CONSTRAINTS.items()
+                if k == "day" or t.has(k)}
+        t.done(list(DOSE_CONSTRAINTS))
+        out.append(Dose(**vals))
     return tuple(out)
 
 
-def _sweep_values(source: str, t: Table, parameter: str) -> tuple[tuple[float, ...], str]:
+def _sweep_values(source: str, t: Table, parameter: str, model: ModelSpec) -> tuple[tuple[float, ...], str]:
     def check(keypath: str, v: Any) -> float:
         if parameter == SWEEP_VARIABILITY:
             return check_number(source, keypath, v, lo=0.0)
-        return check_param(source, keypath, parameter, v)
+        return check_param(source, keypath, model.param_specs[parameter], v)
 
     if t.has("values"):
         # an explicit list wins over a range, so that --set sweep.values=[...] works on a range config
@@ -362,43 +231,53 @@ def validate(cfg: Mapping[str, Any], source: str = "<config>") -> Spec:
     c = top.table("cohort") or Table(source, "cohort", {})
     n = c.integer("n", 1000, lo=1, hi=10**9)
     seed = c.integer("seed", 0, lo=0, hi=MAX_SEED)
-    preset = c.choice("preset", tuple(PRESETS), "kimmel2021")
-    model = c.choice("model", _models(), "kimmel2021")
-    t_end = c.number("follow_up_days", 730.0, lo=0.0, lo_open=True)
-    threshold = c.number("threshold", 100.0, lo=1.0)
-    method = c.choice("method", METHODS, "ssa")
-    hysteresis = c.number("hysteresis", 2.0, lo=1.0, lo_open=True)
-    prog = c.number("progression_factor", 1.2, lo=1.0, lo_open=True)
+    model = c.choice("model", tuple(MODELS), DEFAULT_MODEL)
+    mspec = get_model(model)
+    preset = c.choice("preset", tuple(mspec.presets), next(iter(mspec.presets), None))
+    t_end = c.value("follow_up_days", OPTION_CONSTRAINTS["t_end"], _DEFAULTS.t_end, unit="days")
+    threshold = c.value("threshold", OPTION_CONSTRAINTS["threshold"], _DEFAULTS.threshold, unit="cells")
+    method = c.value("method", OPTION_CONSTRAINTS["method"], _DEFAULTS.method)
+    hysteresis = c.value("hysteresis", OPTION_CONSTRAINTS["hysteresis"], _DEFAULTS.hysteresis)
+    prog = c.value("progression_factor", OPTION_CONSTRAINTS["progression_factor"], _DEFAULTS.progression_factor)
     chunk = c.integer("chunk_size", None, lo=1, hi=10**7)
     exact_only = c.boolean("exact_only", False)
     c.done()
 
     # [parameters] -----------------------------------------------------------------------------------------
-    base = dict(PRESETS[preset])
+    base = mspec.preset(preset)
+    pspecs = mspec.param_specs
+
+    def param_name(keypath: str, name: Any) -> str:
+        if name not in pspecs:
+            raise CartsimError(f"{source}: {keypath}: unknown parameter {name!r} of model {model}; accepted: "
+                               f"{', '.join(mspec.param_names)}")
+        return name
+
     dists: dict[str, Distribution] = {}
     p = top.table("parameters")
     if p is not None:
         for name, val in p.data.items():
             keypath = p.key(name)
-            check_param_name(source, keypath, name)
+            param_name(keypath, name)
             p.seen.add(name)
             if isinstance(val, Mapping):
-                d = parse_distribution(source, keypath, name, val)
+                d = parse_distribution(source, keypath, pspecs[name], val)
                 if d.kind == "fixed":
                     base[name] = d.args[0]
                 else:
                     dists[name] = d
             else:
-                base[name] = check_param(source, keypath, name, val)
+                base[name] = check_param(source, keypath, pspecs[name], val)
 
     # [variability] ----------------------------------------------------------------------------------------
     v = top.table("variability") or Table(source, "variability", {})
     vlevel = v.number("v", 0.0, lo=0.0)
     reading = v.choice("reading", VARIABILITY_READINGS, "sd")
-    vparams_raw = v.raw("parameters", list(DEFAULT_VARIABLE))
+    vparams_raw = v.raw("parameters", list(default_variable(mspec, base)))
     if not isinstance(vparams_raw, list):
-        v.fail(v.key("parameters"), f"must be an array of parameter names; accepted: {', '.join(PARAM_NAMES)}")
-    vparams = tuple(check_param_name(source, f"{v.key('parameters')}[{i}]", x) for i, x in enumerate(vparams_raw))
+        v.fail(v.key("parameters"), f"must be an array of parameter names; accepted: "
+                                    f"{', '.join(mspec.param_names)}")
+    vparams = tuple(param_name(f"{v.key('parameters')}[{i}]", x) for i, x in enumerate(vparams_raw))
     v.done()
 
     # [[doses]] --------------------------------------------------------------------------------------------
@@ -431,12 +310,12 @@ def validate(cfg: Mapping[str, Any], source: str = "<config>") -> Spec:
             for k, val in g.data.items():
                 if k in ("variability", "doses"):
                     continue
-                if k not in PARAM_SPECS:
-                    g.fail(g.key(k), f"unknown key; accepted: variability, doses, {', '.join(PARAM_NAMES)}")
+                if k not in pspecs:
+                    g.fail(g.key(k), f"unknown key; accepted: variability, doses, {', '.join(mspec.param_names)}")
                 if k in dists:
                     g.fail(g.key(k), f"{k} already has a distribution in [parameters]; groups set fixed values")
                 g.seen.add(k)
-                values[k] = check_param(source, g.key(k), k, val)
+                values[k] = check_param(source, g.key(k), pspecs[k], val)
             g.done()
             if gdoses is not None:
                 for d in gdoses:
@@ -445,13 +324,13 @@ def validate(cfg: Mapping[str, Any], source: str = "<config>") -> Spec:
             groups.append(Group(name=str(gname), values=values, variability=gvar, doses=gdoses))
     elif st is not None:
         par = st.raw("parameter")
-        accepted = (*PARAM_NAMES, SWEEP_VARIABILITY)
+        accepted = (*mspec.param_names, SWEEP_VARIABILITY)
         if par not in accepted:
             st.fail(st.key("parameter"), f"{par!r} is not accepted; accepted: {', '.join(accepted)}")
         if par in dists:
             st.fail(st.key("parameter"), f"{par} has a distribution in [parameters]; a swept parameter is fixed "
                                          "per point (use [variability] to perturb it)")
-        values_, scale = _sweep_values(source, st, par)
+        values_, scale = _sweep_values(source, st, par, mspec)
         st.done(["parameter", "values", "start", "stop", "num", "scale"])
         sweep = Sweep(parameter=par, values=values_, scale=scale)
         for x in values_:
@@ -504,14 +383,14 @@ def validate(cfg: Mapping[str, Any], source: str = "<config>") -> Spec:
     if kind in ("local_sensitivity", "sobol"):
         if sv is None:
             top.fail("sensitivity", f"kind = {kind!r} needs a [sensitivity] table")
-        sens = _sensitivity(source, sv, kind, base)
+        sens = _sensitivity(source, sv, kind, base, mspec)
     elif sv is not None:
         top.fail("sensitivity", "only for kind = 'local_sensitivity' or 'sobol'")
 
     top.done(["kind", "title", "description", "cohort", "parameters", "variability", "doses", "groups", "sweep",
               "assessment", "output", "sensitivity"])
 
-    if exact_only and not _linear(model):
+    if exact_only and not mspec.linear_tumour:
         c.fail("cohort.exact_only", f"the exact oracle needs a model linear in B; model {model!r} is not")
     return Spec(source=source, config=dict(cfg), kind=kind, title=title, n=n, seed=seed, model=model, base=base,
                 dists=dists, variability=vlevel, variability_reading=reading, variable_params=vparams,
@@ -520,11 +399,15 @@ def validate(cfg: Mapping[str, Any], source: str = "<config>") -> Spec:
                 figures=figures, sensitivity=sens)
 
 
-def _sensitivity(source: str, t: Table, kind: str, base: Mapping[str, float]) -> Sensitivity:
-    params_raw = t.raw("parameters", list(DEFAULT_VARIABLE))
+def _sensitivity(source: str, t: Table, kind: str, base: Mapping[str, float], model: ModelSpec) -> Sensitivity:
+    params_raw = t.raw("parameters", list(default_variable(model, base)))
     if not isinstance(params_raw, list) or not params_raw:
-        t.fail(t.key("parameters"), f"must be a non-empty array; accepted: {', '.join(PARAM_NAMES)}")
-    params = tuple(check_param_name(source, f"{t.key('parameters')}[{i}]", x) for i, x in enumerate(params_raw))
+        t.fail(t.key("parameters"), f"must be a non-empty array; accepted: {', '.join(model.param_names)}")
+    for i, x in enumerate(params_raw):
+        if x not in model.param_specs:
+            t.fail(f"{t.key('parameters')}[{i}]", f"unknown parameter {x!r} of model {model.name}; accepted: "
+                                                  f"{', '.join(model.param_names)}")
+    params = tuple(params_raw)
     if kind == "local_sensitivity":
         step = t.number("step", 0.01, lo=0.0, lo_open=True, hi=0.5)
         t.done(["parameters", "step"])
@@ -543,14 +426,13 @@ def _sensitivity(source: str, t: Table, kind: str, base: Mapping[str, float]) ->
     if bt is not None:
         for name, b in bt.data.items():
             kp = bt.key(name)
-            check_param_name(source, kp, name)
             bt.seen.add(name)
             if name not in params:
                 bt.fail(kp, f"{name} is not in sensitivity.parameters")
             if not isinstance(b, list) or len(b) != 2:
                 bt.fail(kp, "must be [low, high]")
-            lo = check_param(source, f"{kp}[0]", name, b[0])
-            hi = check_param(source, f"{kp}[1]", name, b[1])
+            lo = check_param(source, f"{kp}[0]", model.param_specs[name], b[0])
+            hi = check_param(source, f"{kp}[1]", model.param_specs[name], b[1])
             if not lo < hi:
                 bt.fail(kp, f"needs low < high, got [{lo:g}, {hi:g}]")
             bounds[name] = (lo, hi)

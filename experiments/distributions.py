@@ -21,10 +21,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import special
+from scipy import special, stats
 
 from hybrid.errors import CartsimError
-from hybrid.params import PARAM_SPECS
+from hybrid.params import ParamSpec
+
+from .schema import Table, check_number, check_param
 
 DIST_KINDS = ("fixed", "normal", "lognormal", "uniform")
 VARIABILITY_READINGS = ("sd", "variance")
@@ -64,24 +66,33 @@ class Distribution:
 
 def truncnorm_ppf(u: np.ndarray, mean: float | np.ndarray, sd: float | np.ndarray, lo: float | np.ndarray,
                   hi: float | np.ndarray = np.inf) -> np.ndarray:
-    """Inverse CDF of Normal(mean, sd) truncated to [lo, hi]; sd = 0 gives ``mean`` (clipped)."""
+    """Inverse CDF of Normal(mean, sd) truncated to [lo, hi]; sd = 0 gives ``mean`` (clipped).
+
+    Stable however far the window lies in a tail: below the mean the lower-tail CDF is inverted directly (the
+    common case, cheap and exact to rounding); a window above the mean is mirrored into the lower tail, so its
+    tail probability keeps full relative precision instead of rounding to 1; where even that underflows (beyond
+    ~37 sd) SciPy's log-space ``truncnorm`` takes over."""
     u = np.asarray(u, dtype=float)
     mean, sd, lo, hi = (np.broadcast_to(np.asarray(x, dtype=float), u.shape) for x in (mean, sd, lo, hi))
     out = np.clip(mean, lo, hi).astype(float)
     m = sd > 0
-    if np.any(m):
-        a = (lo[m] - mean[m]) / sd[m]
-        b = (hi[m] - mean[m]) / sd[m]
-        # log-space CDF of the tails keeps far truncation (a >> 0) accurate
-        pa, pb = special.ndtr(a), special.ndtr(b)
-        q = pa + u[m] * (pb - pa)
-        out[m] = np.clip(mean[m] + sd[m] * special.ndtri(q), lo[m], hi[m])
+    if not np.any(m):
+        return out
+    a = (lo[m] - mean[m]) / sd[m]
+    b = (hi[m] - mean[m]) / sd[m]
+    um = u[m]
+    upper = a > 0  # the window lies above the mean: mirror it, z -> -z, u -> 1 - u
+    lo_z = np.where(upper, -b, a)
+    hi_z = np.where(upper, -a, b)
+    v = np.where(upper, 1.0 - um, um)
+    pa, pb = special.ndtr(lo_z), special.ndtr(hi_z)
+    z = special.ndtri(pa + v * (pb - pa))
+    z = np.where(upper, -z, z)
+    tiny = ~(pb > 0) | ~np.isfinite(z)
+    if np.any(tiny):
+        z[tiny] = stats.truncnorm.ppf(um[tiny], a[tiny], b[tiny])
+    out[m] = np.clip(mean[m] + sd[m] * z, lo[m], hi[m])
     return out
-
-
-def lower_bound(name: str) -> float:
-    """Smallest valid value of parameter ``name``: the next float above 0 if it must be > 0."""
-    return float(np.nextafter(0.0, 1.0)) if PARAM_SPECS[name].positive else 0.0
 
 
 def variability_sd(mean: np.ndarray | float, v: np.ndarray | float, reading: str) -> np.ndarray:
@@ -95,19 +106,17 @@ def variability_sd(mean: np.ndarray | float, v: np.ndarray | float, reading: str
     raise CartsimError(f"variability reading must be one of {', '.join(VARIABILITY_READINGS)}, got {reading!r}")
 
 
-def parse_distribution(source: str, keypath: str, name: str, raw: Mapping[str, Any]) -> Distribution:
+def parse_distribution(source: str, keypath: str, spec: ParamSpec, raw: Mapping[str, Any]) -> Distribution:
     """Validate a ``[parameters.NAME]`` table into a Distribution. Accepted forms:
     ``{dist="fixed", value}``, ``{dist="normal", mean, sd, min?, max?}``, ``{dist="lognormal", median, sigma}``
     or ``{dist="lognormal", mean, sd}``, ``{dist="uniform", low, high}``."""
-    from .config import Table, check_number, check_param
-
     t = Table(source, keypath, raw)
     kind = t.raw("dist")
     if kind not in DIST_KINDS:
         t.fail(t.key("dist"), f"{kind!r} is not a distribution; accepted: {', '.join(DIST_KINDS)}")
-    floor = lower_bound(name)
+    floor = spec.lower_bound
     if kind == "fixed":
-        val = check_param(source, t.key("value"), name, t.raw("value"))
+        val = check_param(source, t.key("value"), spec, t.raw("value"))
         t.done(["dist", "value"])
         return Distribution("fixed", (val,))
     if kind == "normal":
@@ -117,10 +126,10 @@ def parse_distribution(source: str, keypath: str, name: str, raw: Mapping[str, A
         hi = t.number("max", None)
         t.done(["dist", "mean", "sd", "min", "max"])
         # truncated to valid values: never below the parameter's floor
-        lo = floor if lo is None else check_param(source, t.key("min"), name, lo)
+        lo = floor if lo is None else check_param(source, t.key("min"), spec, lo)
         hi = math.inf if hi is None else check_number(source, t.key("max"), hi, lo=lo, lo_open=True)
         if sd == 0:
-            check_param(source, t.key("mean"), name, mean)
+            check_param(source, t.key("mean"), spec, mean)
         if mean > hi + 10 * sd or mean < lo - 10 * sd:
             t.fail(t.key("mean"), f"lies more than 10 sd outside [{lo:g}, {hi:g}]: the truncated normal is "
                                   "degenerate")
@@ -136,8 +145,7 @@ def parse_distribution(source: str, keypath: str, name: str, raw: Mapping[str, A
         t.done(["dist", "median", "sigma", "mean", "sd"])
         s2 = math.log1p((sd / mean) ** 2)
         return Distribution("lognormal", (math.log(mean) - s2 / 2, math.sqrt(s2)))
-    low = check_param(source, t.key("low"), name, t.raw("low")) if PARAM_SPECS[name].positive else \
-        check_number(source, t.key("low"), t.raw("low"), lo=0.0)
+    low = check_param(source, t.key("low"), spec, t.raw("low"))
     high = check_number(source, t.key("high"), t.raw("high"), lo=low, lo_open=True)
     t.done(["dist", "low", "high"])
     return Distribution("uniform", (low, high))

@@ -13,7 +13,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from hybrid.errors import CartsimError  # noqa: E402
-from hybrid.params import PARAM_SPECS  # noqa: E402
+from hybrid.models import get_model  # noqa: E402
 from hybrid.units import cells_to_blood  # noqa: E402
 
 from .summary import DAYS_PER_MONTH, kaplan_meier  # noqa: E402
@@ -145,7 +145,7 @@ def sweep_figure(spec, summary: dict[str, Any], path: Path) -> Path:
         ax.plot(x, pe, "k--", lw=1, label="exact oracle (mean over patients)")
     if spec.sweep.scale == "log":
         ax.set_xscale("log")
-    unit = "" if var else f" ({PARAM_SPECS[spec.sweep.parameter].unit})"
+    unit = "" if var else f" ({get_model(spec.model).param_specs[spec.sweep.parameter].unit})"
     ax.set_xlabel(f"{spec.sweep.parameter}{unit}")
     ax.set_ylabel("P(cure)")
     ax.set_ylim(-0.02, 1.02)

@@ -49,7 +49,7 @@ def run_cohort(spec: Spec, out_dir: Path, backend: Backend, *, resume: bool = Fa
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     size = chunk_size or spec.chunk_size or auto_chunk_size(spec.n, backend.workers)
-    store = ChunkStore(out_dir, spec.n, size, fingerprint(spec.config), resume)
+    store = ChunkStore(out_dir, spec.n, size, fingerprint(spec.config), resume, spec.model)
     todo = store.missing()
     done_patients = spec.n - sum(b - a for a, b in map(store.bounds, todo))
     tasks = [(spec, *store.bounds(k)) for k in todo]
@@ -108,13 +108,13 @@ def build_summary(spec: Spec, df: pd.DataFrame, backend: Backend | None = None) 
 def kinetics(spec: Spec, patients_path: Path, t_max: float = 100.0) -> dict[str, dict[str, np.ndarray]]:
     """Mean-field CAR T counts C(t) (cells) of up to ``spec.kinetics_patients`` patients spread evenly over
     the cohort, per group: {group: {"t": days, "C": array (patients, times)}}."""
-    from hybrid import Parameters, solve_trajectory
-    from hybrid.params import PARAM_NAMES
+    from hybrid import Parameters, get_model, solve_trajectory
 
     k = min(spec.kinetics_patients, spec.n)
     ids = np.unique(np.linspace(0, spec.n - 1, k).round().astype(np.int64))
     # filter while reading: a million-patient table never has to be held whole
-    df = read_patients(patients_path, ["id", "group", *PARAM_NAMES], filters=[("id", "in", ids.tolist())])
+    names = list(get_model(spec.model).param_names)
+    df = read_patients(patients_path, ["id", "group", *names], filters=[("id", "in", ids.tolist())])
     df = df.set_index("id").loc[ids]
     t = np.linspace(0.0, min(t_max, spec.options.t_end), 201)
     out: dict[str, dict[str, np.ndarray]] = {}
@@ -124,8 +124,8 @@ def kinetics(spec: Spec, patients_path: Path, t_max: float = 100.0) -> dict[str,
             continue
         opts = spec.group_options(g)
         rows = []
-        for vals in sub[list(PARAM_NAMES)].itertuples(index=False):
-            traj = solve_trajectory(Parameters(*vals), t, opts, model=spec.model)
+        for vals in sub[names].itertuples(index=False):
+            traj = solve_trajectory(Parameters.from_values(vals, spec.model), t, opts)
             rows.append(traj["C"].to_numpy(float))
         out[g.name] = {"t": t, "C": np.array(rows)}
     return out

@@ -13,8 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hybrid import Parameters, SimOptions, solve_trajectory
-from hybrid.params import PARAM_NAMES
+from hybrid import Parameters, SimOptions, get_model, solve_trajectory
 
 from .config import Spec
 from .execution import Backend
@@ -25,22 +24,24 @@ LOCAL_OUTPUTS = ("p_cure", "cart_peak_cells", "cart_auc_0_28", "tumour_nadir_cel
 
 
 def p_cure_points(values: np.ndarray, options: SimOptions, model: str) -> np.ndarray:
-    """Exact P(cure by options.t_end) at each row of ``values`` (columns in PARAM_NAMES order)."""
-    return exact_batch(pd.DataFrame(np.atleast_2d(values), columns=list(PARAM_NAMES)), options, model)
+    """Exact P(cure by options.t_end) at each row of ``values`` (columns in the model's parameter order)."""
+    names = list(get_model(model).param_names)
+    return exact_batch(pd.DataFrame(np.atleast_2d(values), columns=names), options, model)
 
 
 def local_outputs(row: np.ndarray, options: SimOptions, model: str) -> dict[str, float]:
     """The local-analysis outputs at one parameter point: exact P(cure) and mean-field kinetics (cells)."""
-    p = Parameters(*row)
+    spec = get_model(model)
+    p = Parameters.from_values(row, spec)
     t = np.linspace(0.0, options.t_end, int(options.t_end * 10) + 1)
-    traj = solve_trajectory(p, t, options, model=model)
-    c = traj["C"].to_numpy()
+    traj = solve_trajectory(p, t, options)
+    c = traj[spec.effector].to_numpy()
     early = t <= 28.0
     return {
         "p_cure": float(p_cure_points(row[None, :], options, model)[0]),
         "cart_peak_cells": float(c.max()),
         "cart_auc_0_28": float(np.trapezoid(c[early], t[early])),
-        "tumour_nadir_cells": float(traj["B"].to_numpy().min()),
+        "tumour_nadir_cells": float(traj[spec.tumour].to_numpy().min()),
     }
 
 
@@ -65,7 +66,7 @@ def run_sensitivity(spec: Spec, out_dir: Path, backend: Backend, quiet: bool = T
 
 
 def _base_row(spec: Spec) -> np.ndarray:
-    return np.array([spec.base[k] for k in PARAM_NAMES], dtype=float)
+    return np.array([spec.base[k] for k in get_model(spec.model).param_names], dtype=float)
 
 
 def _local(spec: Spec, backend: Backend) -> tuple[dict[str, Any], pd.DataFrame]:
@@ -73,7 +74,7 @@ def _local(spec: Spec, backend: Backend) -> tuple[dict[str, Any], pd.DataFrame]:
     base = _base_row(spec)
     rows = [base]
     for name in s.parameters:
-        j = PARAM_NAMES.index(name)
+        j = get_model(spec.model).param_names.index(name)
         for sign in (+1, -1):
             r = base.copy()
             r[j] *= 1 + sign * s.step
@@ -92,7 +93,8 @@ def _local(spec: Spec, backend: Backend) -> tuple[dict[str, Any], pd.DataFrame]:
         table.append({"parameter": name, **{f"S_{o}": sens[name][o] for o in LOCAL_OUTPUTS}})
     ranking = sorted(s.parameters, key=lambda n: -abs(sens[n]["p_cure"]))
     summary = {"title": spec.title, "method": "local relative sensitivity, central difference",
-               "step": s.step, "base_point": dict(zip(PARAM_NAMES, map(float, base), strict=True)),
+               "step": s.step,
+               "base_point": dict(zip(get_model(spec.model).param_names, map(float, base), strict=True)),
                "outputs_at_base": y0, "sensitivities": sens, "ranking": ranking,
                "ranking_by_output": {o: sorted(s.parameters, key=lambda n, o=o: -abs(sens[n][o]))
                                      for o in LOCAL_OUTPUTS}}
@@ -118,7 +120,7 @@ def _sobol(spec: Spec, backend: Backend, quiet: bool) -> tuple[dict[str, Any], p
     x = sobol_sample.sample(problem, s.n_base, calc_second_order=False, seed=seed)
     full = np.tile(_base_row(spec), (len(x), 1))
     for j, n in enumerate(names):
-        full[:, PARAM_NAMES.index(n)] = x[:, j]
+        full[:, get_model(spec.model).param_names.index(n)] = x[:, j]
     chunk = max(50, -(-len(full) // (8 * backend.workers)))
     blocks = [full[i:i + chunk] for i in range(0, len(full), chunk)]
     y = np.concatenate(backend.map(_p_cure_star, [(b, spec.options, spec.model) for b in blocks]))

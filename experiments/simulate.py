@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 import hybrid
-from hybrid.params import PARAM_NAMES
+from hybrid.models import get_model
 
 from .cohort import patient_seed, sample_patients
 from .config import Spec
@@ -18,8 +18,11 @@ from .config import Spec
 RESULT_COLUMNS = ("outcome", "t_event_days", "nadir_cells", "nadir_day", "cart_peak_cells", "cart_peak_day",
                   "cart_auc_0_28", "p_cure_exact")
 PFS_COLUMNS = ("pfs_days", "pfs_event")
-COLUMNS = ("id", "seed", "group", *PARAM_NAMES, *RESULT_COLUMNS, *PFS_COLUMNS)
-"""Columns of patients.parquet, in order."""
+
+
+def columns(model: str) -> tuple[str, ...]:
+    """Columns of patients.parquet for a cohort of ``model``, in order."""
+    return ("id", "seed", "group", *get_model(model).param_names, *RESULT_COLUMNS, *PFS_COLUMNS)
 
 
 def observed_pfs(outcome: np.ndarray, t_event: np.ndarray, t_end: float,
@@ -44,12 +47,13 @@ def observed_pfs(outcome: np.ndarray, t_event: np.ndarray, t_end: float,
 def exact_batch(params: pd.DataFrame, options, model: str) -> np.ndarray:
     """Exact P(cure by t_end) for each row (Kendall oracle, one kernel call; no stochastic simulation); NaN
     where the model is not linear in B."""
-    p = hybrid.cure_probability_exact(params[list(PARAM_NAMES)], options.t_end, options, model=model)
+    names = list(get_model(model).param_names)
+    p = hybrid.cure_probability_exact(params[names], options.t_end, options, model=model)
     return np.full(len(params), np.nan) if p is None else p
 
 
 def simulate_chunk(spec: Spec, start: int, stop: int) -> pd.DataFrame:
-    """Sample and simulate patients ``start..stop-1``; one row each, columns :data:`COLUMNS`."""
+    """Sample and simulate patients ``start..stop-1``; one row each, columns :func:`columns`."""
     pats = sample_patients(spec, start, stop)
     gnames = pats["group"].to_numpy()
     pieces = []
@@ -57,7 +61,7 @@ def simulate_chunk(spec: Spec, start: int, stop: int) -> pd.DataFrame:
         rows = np.flatnonzero(gnames == g.name)
         if rows.size == 0:
             continue
-        sub = pats.iloc[rows][list(PARAM_NAMES)].reset_index(drop=True)
+        sub = pats.iloc[rows][list(get_model(spec.model).param_names)].reset_index(drop=True)
         opts = spec.group_options(g)
         if spec.exact_only:
             part = pd.DataFrame({c: np.nan for c in RESULT_COLUMNS}, index=range(len(rows)))
@@ -85,4 +89,4 @@ def simulate_chunk(spec: Spec, start: int, stop: int) -> pd.DataFrame:
         out["pfs_days"] = days
         out["pfs_event"] = ev
     out["group"] = out["group"].astype(str)
-    return out[list(COLUMNS)]
+    return out[list(columns(spec.model))]

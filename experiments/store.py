@@ -23,18 +23,19 @@ import pyarrow.parquet as pq
 
 from hybrid.errors import CartsimError
 
-from .simulate import COLUMNS
+from .simulate import columns
 
 CHUNK_DIR = ".chunks"
 MANIFEST = "manifest.json"
 ROW_GROUP = 65_536
 
 
-def schema() -> pa.Schema:
-    """Arrow schema of patients.parquet (fixed, so that every chunk, even an all-null one, agrees)."""
+def schema(model: str) -> pa.Schema:
+    """Arrow schema of patients.parquet for a cohort of ``model`` (fixed, so that every chunk, even an all-null
+    one, agrees)."""
     types = {"id": pa.int64(), "seed": pa.int64(), "group": pa.string(), "outcome": pa.string(),
              "pfs_event": pa.bool_()}
-    return pa.schema([(c, types.get(c, pa.float64())) for c in COLUMNS])
+    return pa.schema([(c, types.get(c, pa.float64())) for c in columns(model)])
 
 
 def fingerprint(config: Mapping[str, Any]) -> str:
@@ -85,8 +86,9 @@ def json_default(o: Any) -> Any:
 class ChunkStore:
     """The chunk directory of one run: which chunks exist, writing one, merging all."""
 
-    def __init__(self, out_dir: Path, n: int, chunk_size: int, fp: str, resume: bool):
+    def __init__(self, out_dir: Path, n: int, chunk_size: int, fp: str, resume: bool, model: str):
         self.out_dir = Path(out_dir)
+        self.schema = schema(model)
         self.dir = self.out_dir / CHUNK_DIR
         manifest = self.dir / MANIFEST
         if resume and manifest.exists():
@@ -114,19 +116,19 @@ class ChunkStore:
         return [k for k in range(self.n_chunks) if not self.path(k).exists()]
 
     def write(self, k: int, df: pd.DataFrame) -> None:
-        table = pa.Table.from_pandas(df, schema=schema(), preserve_index=False).replace_schema_metadata(None)
+        table = pa.Table.from_pandas(df, schema=self.schema, preserve_index=False).replace_schema_metadata(None)
         with atomic_path(self.path(k)) as tmp:
             pq.write_table(table, tmp)
 
     def merge(self, dest: Path) -> None:
         """Stream every chunk, in order, into ``dest`` (atomically); memory holds one chunk at a time."""
         with atomic_path(dest) as tmp:
-            with pq.ParquetWriter(tmp, schema()) as w:
+            with pq.ParquetWriter(tmp, self.schema) as w:
                 # fixed row groups, whatever the chunking, so the file is byte-identical across runs
                 buf: list[pa.Table] = []
                 rows = 0
                 for k in range(self.n_chunks):
-                    t = pq.read_table(self.path(k), schema=schema())
+                    t = pq.read_table(self.path(k), schema=self.schema)
                     buf.append(t)
                     rows += t.num_rows
                     while rows >= ROW_GROUP:

@@ -2,8 +2,8 @@
 
 Numba keys a cached kernel on the stamp of the file that defines it, not on the files of the jitted functions
 it calls; a kernel in engine.py would keep running an old integrator.py after an edit. Each package with
-kernels calls :func:`refresh` before importing them: if any source file of the package changed since the cache
-was written, the package's cache files are dropped and rebuilt on first use.
+kernels calls :func:`refresh` before importing them: if any source file of the package or its subpackages
+changed since the cache was written, the package's cache files are dropped and rebuilt on first use.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from pathlib import Path
 
 def _fingerprint(package_dir: Path) -> str:
     h = hashlib.sha256()
-    for f in sorted(package_dir.glob("*.py")):
+    for f in sorted(package_dir.rglob("*.py")):
         st = f.stat()
-        h.update(f"{f.name}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+        h.update(f"{f.relative_to(package_dir)}:{st.st_size}:{st.st_mtime_ns}\n".encode())
     return h.hexdigest()
 
 
@@ -34,7 +34,7 @@ def refresh(package_dir: str | os.PathLike) -> None:
         pass
     try:
         cache.mkdir(exist_ok=True)
-        for f in cache.glob("*.nb[ic]"):
+        for f in pkg.rglob("__pycache__/*.nb[ic]"):  # subpackages (hybrid/models) included
             f.unlink(missing_ok=True)
         tmp = stamp.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(fp)

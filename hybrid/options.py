@@ -2,12 +2,34 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
+from .constraints import Boolean, Constraint, Interval, Optional, one_of
 from .errors import CartsimError
 
 METHODS = ("ssa", "tau")
+
+OPTION_CONSTRAINTS: dict[str, Constraint] = {
+    "t_end": Interval(lo=0.0, lo_open=True),
+    "threshold": Interval(lo=1.0),
+    "method": one_of(METHODS),
+    "hysteresis": Interval(lo=1.0, lo_open=True),
+    "progression_factor": Interval(lo=1.0, lo_open=True),
+    "rtol": Interval(lo=1e-13, hi=1e-3),
+    "tau_epsilon": Interval(lo=0.0, hi=1.0, lo_open=True, hi_open=True),
+    "tau_critical": Interval(lo=1.0),
+    "record_dt": Optional(Interval(lo=0.0, lo_open=True)),
+}
+"""Accepted values of each :class:`SimOptions` field (days, cells); configs and the command line check against
+these too."""
+
+
+DOSE_CONSTRAINTS: dict[str, tuple[Constraint, str]] = {
+    "day": (Interval(lo=0.0, lo_open=True), "days"),
+    "car_t_cells": (Interval(lo=0.0), "cells"),
+    "lymphodepletion": (Boolean(), ""),
+}
+"""Accepted values and units of each :class:`Dose` field."""
 
 
 @dataclass(frozen=True)
@@ -20,10 +42,8 @@ class Dose:
     lymphodepletion: bool = False
 
     def __post_init__(self) -> None:
-        if not (math.isfinite(self.day) and self.day > 0):
-            raise CartsimError(f"dose day must be a finite number > 0 (days), got {self.day!r}")
-        if not (math.isfinite(self.car_t_cells) and self.car_t_cells >= 0):
-            raise CartsimError(f"dose car_t_cells must be finite and >= 0 (cells), got {self.car_t_cells!r}")
+        for name, (constraint, unit) in DOSE_CONSTRAINTS.items():
+            object.__setattr__(self, name, constraint.check(f"dose {name}", getattr(self, name), unit, CartsimError))
 
 
 @dataclass(frozen=True)
@@ -49,22 +69,6 @@ class SimOptions:
     record_dt: float | None = None
 
     def __post_init__(self) -> None:
-        def need(ok: bool, what: str, got: object) -> None:
-            if not ok:
-                raise CartsimError(f"{what}, got {got!r}")
-
-        finite = math.isfinite
-        need(finite(self.t_end) and self.t_end > 0, "t_end must be a finite number of days > 0", self.t_end)
-        need(finite(self.threshold) and self.threshold >= 1, "threshold must be >= 1 cell", self.threshold)
-        need(self.method in METHODS, f"method must be one of {', '.join(METHODS)}", self.method)
-        need(finite(self.hysteresis) and self.hysteresis > 1, "hysteresis must be > 1", self.hysteresis)
-        need(finite(self.progression_factor) and self.progression_factor > 1,
-             "progression_factor must be > 1", self.progression_factor)
-        need(finite(self.rtol) and 1e-13 <= self.rtol <= 1e-3, "rtol must be in [1e-13, 1e-3]", self.rtol)
-        need(finite(self.tau_epsilon) and 0 < self.tau_epsilon < 1, "tau_epsilon must be in (0, 1)",
-             self.tau_epsilon)
-        need(finite(self.tau_critical) and self.tau_critical >= 1, "tau_critical must be >= 1 cell",
-             self.tau_critical)
-        need(self.record_dt is None or (finite(self.record_dt) and self.record_dt > 0),
-             "record_dt must be None or a number of days > 0", self.record_dt)
+        for name, constraint in OPTION_CONSTRAINTS.items():
+            object.__setattr__(self, name, constraint.check(name, getattr(self, name), error=CartsimError))
         object.__setattr__(self, "doses", tuple(sorted(self.doses, key=lambda d: d.day)))

@@ -6,7 +6,7 @@ With per-cell birth rate lambda(t) and death rate mu(t) along the ODE solution o
     P(all n0 lineages extinct by t) = [1 - 1 / (exp(rho(t)) + int_0^t lambda(s) exp(rho(s)) ds)]^n0
 
 The integral is carried as I(t) * exp(-s) with a running log-scale s, and the result as a log-probability, so
-that B0 ~ 1e11 and rho ~ +-100 are harmless. Valid only for models with ``linear_tumour``.
+that a tumour of ~1e11 cells and rho ~ +-100 are harmless. Valid only for models with ``linear_tumour``.
 """
 
 from __future__ import annotations

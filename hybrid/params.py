@@ -1,186 +1,168 @@
-"""Kimmel et al. (2021) parameters: names, units, valid ranges, presets and validation.
+"""Model parameters: the declaration of one parameter (:class:`ParamSpec`) and a validated parameter set of one
+patient for one model (:class:`Parameters`).
 
-Parameters keep the paper's names. Units: cells and days (rates per day). ``Parameters`` is immutable and is
-validated on construction, so a bad value fails before any simulation starts, with an error naming it.
+Which parameters exist is the model's business (see :mod:`hybrid.models`); this module knows none of them.
+Units: cells and days (rates per day). ``Parameters`` is immutable and validated on construction, so a bad value
+fails before any simulation starts, with an error naming it.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .constraints import POSITIVE, Interval
 from .errors import ParameterError
+
+if TYPE_CHECKING:
+    from .model import ModelSpec
 
 
 @dataclass(frozen=True)
 class ParamSpec:
-    """One model parameter: its unit, meaning and the smallest value it may take."""
+    """One model parameter: name, unit, meaning, default with its source, and accepted values."""
 
     name: str
     unit: str
     doc: str
-    positive: bool = True
-    """True: must be > 0. False: must be >= 0."""
+    default: float
+    source: str
+    """Where the default comes from (paper, table, figure) or "assumed"."""
+    bounds: Interval = POSITIVE
+
+    def check(self, value: Any) -> float:
+        """``value`` as a float if it is accepted (a number, or a number written as text), else ParameterError."""
+        return float(self.bounds.check(f"parameter {self.name}", value, self.unit, ParameterError, text=True))
+
+    def check_array(self, values: Any) -> np.ndarray:
+        """Vectorised :meth:`check` for a column of patients; the error names the first bad value."""
+        try:
+            x = np.asarray(values, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ParameterError(f"parameter {self.name}: must be numeric ({self.unit})") from None
+        b = self.bounds
+        ok = np.isfinite(x)
+        if b.lo is not None:
+            ok &= (x > b.lo) if b.lo_open else (x >= b.lo)
+        if b.hi is not None:
+            ok &= (x < b.hi) if b.hi_open else (x <= b.hi)
+        if not ok.all():
+            self.check(x[int(np.argmin(ok))])  # raises with the standard message
+        return x
+
+    @property
+    def lower_bound(self) -> float:
+        """Smallest accepted value (the next float above an open bound)."""
+        lo = self.bounds.lo if self.bounds.lo is not None else -np.inf
+        return float(np.nextafter(lo, np.inf)) if self.bounds.lo_open else float(lo)
 
 
-PARAM_SPECS: dict[str, ParamSpec] = {
-    s.name: s
-    for s in (
-        ParamSpec("K_N", "cells", "normal T-cell carrying capacity"),
-        ParamSpec("K_C", "cells", "CAR T-cell carrying capacity"),
-        ParamSpec("r_N", "1/day", "normal T-cell growth rate"),
-        ParamSpec("rho_C", "1/day", "baseline CAR T growth rate", positive=False),
-        ParamSpec("a", "1", "signalling inefficiency in r_C"),
-        ParamSpec("b", "1/day", "immune-reconstitution impact in r_C", positive=False),
-        ParamSpec("r_B", "1/day", "tumour net growth rate"),
-        ParamSpec("gamma_B", "1/day", "maximal killing rate", positive=False),
-        ParamSpec("k_B", "cells", "killing saturation constant"),
-        ParamSpec("d_B", "1/day", "intrinsic tumour death rate (birth rate is r_B + d_B)", positive=False),
-        ParamSpec("N0", "cells", "normal T cells at infusion (after lymphodepletion)", positive=False),
-        ParamSpec("C0", "cells", "CAR T cells infused", positive=False),
-        ParamSpec("B0", "cells", "tumour cells at infusion"),
-        ParamSpec("s_B", "1/day", "tumour stimulation of CAR T growth (model kimmel2021_bfeedback only)",
-                  positive=False),
-        ParamSpec("h_B", "cells", "tumour size at half-maximal stimulation (model kimmel2021_bfeedback only)"),
-    )
-}
-PARAM_NAMES: tuple[str, ...] = tuple(PARAM_SPECS)
+def _spec(model: ModelSpec | str | None) -> ModelSpec:
+    from .models import get_model  # the registry imports this module: resolve lazily
 
-_TABLE1 = {
-    "K_N": 2.50e11,
-    "K_C": 6.96e10,
-    "r_N": 0.170,
-    "rho_C": 0.0251,
-    "a": 0.423,
-    "b": 0.525,
-    "r_B": 0.10,
-    "gamma_B": 1.15,
-    "k_B": 2.024e9,
-    "d_B": 0.0,
-    "N0": 3.00e9,
-    "C0": 1.80e8,
-    "B0": 9.486e10,
-    "s_B": 0.0,
-    "h_B": 1.0e9,
-}
-
-# Parameters of model variants only; absent from a mapping, they take these values.
-_OPTIONAL = {"s_B": 0.0, "h_B": 1.0e9}
-
-PRESETS: dict[str, dict[str, float]] = {
-    # Table 1 of Kimmel, Locke & Altrock (2021) with r_B = 0.1/day.
-    "kimmel2021": dict(_TABLE1),
-    # The paper's three PFS cohorts (Fig. 3b).
-    "kimmel2021_slow": {**_TABLE1, "r_B": 0.105},
-    "kimmel2021_medium": {**_TABLE1, "r_B": 0.19},
-    "kimmel2021_fast": {**_TABLE1, "r_B": 0.265},
-}
+    return get_model(model)
 
 
-def check_value(name: str, value: object) -> float:
-    """Return ``value`` as a float if it is valid for parameter ``name``, else raise ParameterError."""
-    if name not in PARAM_SPECS:
-        raise ParameterError(f"unknown parameter {name!r}; accepted: {', '.join(PARAM_NAMES)}")
-    spec = PARAM_SPECS[name]
-    try:
-        x = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise ParameterError(f"parameter {name} must be a number ({spec.unit}), got {value!r}") from None
-    if not math.isfinite(x):
-        raise ParameterError(f"parameter {name} must be finite, got {value!r}")
-    if spec.positive and x <= 0:
-        raise ParameterError(f"parameter {name} must be > 0 ({spec.unit}), got {value!r}")
-    if x < 0:
-        raise ParameterError(f"parameter {name} must be >= 0 ({spec.unit}), got {value!r}")
-    return x
+class Parameters(Mapping[str, float]):
+    """A validated parameter set of one patient for one model, in the model's parameter order.
 
+    Read values as attributes (``p.K_C``) or items (``p["K_C"]``). Cells and days throughout."""
 
-def check_array(name: str, values: np.ndarray) -> np.ndarray:
-    """Vectorised :func:`check_value` for a column of patients; the error names the first bad row."""
-    if name not in PARAM_SPECS:
-        raise ParameterError(f"unknown parameter {name!r}; accepted: {', '.join(PARAM_NAMES)}")
-    try:
-        x = np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ParameterError(f"parameter {name} must be numeric ({PARAM_SPECS[name].unit})") from None
-    spec = PARAM_SPECS[name]
-    bad = ~np.isfinite(x) | ((x <= 0) if spec.positive else (x < 0))
-    if bad.any():
-        k = int(np.argmax(bad))
-        check_value(name, x[k])  # raises with the standard message
-    return x
+    __slots__ = ("_values", "model")
 
-
-def parameter_matrix(columns: Mapping[str, np.ndarray], n: int) -> np.ndarray:
-    """(n, len(PARAM_NAMES)) validated parameter matrix from per-parameter columns; the variant-only
-    parameters may be absent (defaults), any other missing or unknown name is an error."""
-    unknown = [k for k in columns if k not in PARAM_SPECS]
-    if unknown:
-        raise ParameterError(f"unknown parameter {unknown[0]!r}; accepted: {', '.join(PARAM_NAMES)}")
-    out = np.empty((n, len(PARAM_NAMES)))
-    for j, name in enumerate(PARAM_NAMES):
-        if name in columns:
-            out[:, j] = check_array(name, columns[name])
-        elif name in _OPTIONAL:
-            out[:, j] = _OPTIONAL[name]
-        else:
-            raise ParameterError(f"missing parameter {name}")
-    return out
-
-
-@dataclass(frozen=True)
-class Parameters:
-    """A validated parameter set for one patient. Cells and days throughout."""
-
-    K_N: float
-    K_C: float
-    r_N: float
-    rho_C: float
-    a: float
-    b: float
-    r_B: float
-    gamma_B: float
-    k_B: float
-    d_B: float
-    N0: float
-    C0: float
-    B0: float
-    s_B: float = 0.0
-    h_B: float = 1.0e9
-
-    def __post_init__(self) -> None:
-        for name in PARAM_NAMES:
-            object.__setattr__(self, name, check_value(name, getattr(self, name)))
-
-    @classmethod
-    def from_preset(cls, preset: str = "kimmel2021", **overrides: float) -> Parameters:
-        """Preset values with ``overrides`` applied (each validated)."""
-        if preset not in PRESETS:
-            raise ParameterError(f"unknown preset {preset!r}; accepted: {', '.join(PRESETS)}")
-        return cls.from_mapping({**PRESETS[preset], **overrides})
-
-    @classmethod
-    def from_mapping(cls, values: Mapping[str, object]) -> Parameters:
-        """Build from a mapping that names every parameter; unknown or missing names are errors."""
-        unknown = [k for k in values if k not in PARAM_SPECS]
+    def __init__(self, model: ModelSpec | str | None = None, /, **values: Any):
+        spec = _spec(model)
+        unknown = [k for k in values if k not in spec.param_specs]
         if unknown:
-            raise ParameterError(f"unknown parameter {unknown[0]!r}; accepted: {', '.join(PARAM_NAMES)}")
-        values = {**_OPTIONAL, **values}
-        missing = [k for k in PARAM_NAMES if k not in values]
+            raise ParameterError(f"unknown parameter {unknown[0]!r} of model {spec.name}; accepted: "
+                                 f"{', '.join(spec.param_names)}")
+        missing = [k for k in spec.param_names if k not in values]
         if missing:
-            raise ParameterError(f"missing parameter(s): {', '.join(missing)}")
-        return cls(**{k: values[k] for k in PARAM_NAMES})  # type: ignore[arg-type]
+            raise ParameterError(f"missing parameter(s) of model {spec.name}: {', '.join(missing)}")
+        object.__setattr__(self, "model", spec)
+        object.__setattr__(self, "_values", {k: spec.param_specs[k].check(values[k]) for k in spec.param_names})
 
-    def replace(self, **overrides: float) -> Parameters:
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("Parameters are immutable; use replace()")
+
+    def __getattr__(self, name: str) -> float:
+        try:
+            return self._values[name]
+        except KeyError:
+            raise AttributeError(f"model {self.model.name} has no parameter {name!r}") from None
+
+    def __getitem__(self, name: str) -> float:
+        return self._values[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Parameters) and other.model.name == self.model.name and \
+            other._values == self._values
+
+    def __hash__(self) -> int:
+        return hash((self.model.name, tuple(self._values.values())))
+
+    def __repr__(self) -> str:
+        vals = ", ".join(f"{k}={v:g}" for k, v in self._values.items())
+        return f"Parameters({self.model.name!r}, {vals})"
+
+    def __reduce__(self):
+        return (_rebuild, (self.model.name, self._values))
+
+    @classmethod
+    def from_preset(cls, preset: str | None = None, model: ModelSpec | str | None = None,
+                    **overrides: Any) -> Parameters:
+        """The model's preset (default: its first) with ``overrides`` applied, each validated."""
+        spec = _spec(model)
+        return cls(spec, **{**spec.preset(preset), **overrides})
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any], model: ModelSpec | str | None = None) -> Parameters:
+        """Build from a mapping that names every parameter of the model; unknown or missing names are errors."""
+        return cls(model, **values)
+
+    @classmethod
+    def from_values(cls, values: Sequence[float], model: ModelSpec | str | None = None) -> Parameters:
+        """Build from values in the model's parameter order (a row of a cohort table)."""
+        spec = _spec(model)
+        if len(values) != len(spec.param_names):
+            raise ParameterError(f"model {spec.name} has {len(spec.param_names)} parameters, got {len(values)}")
+        return cls(spec, **dict(zip(spec.param_names, values, strict=True)))
+
+    def replace(self, **overrides: Any) -> Parameters:
         """A copy with ``overrides`` applied (each validated)."""
-        return Parameters.from_mapping({**self.as_dict(), **overrides})
+        return Parameters(self.model, **{**self._values, **overrides})
 
     def as_dict(self) -> dict[str, float]:
-        return {k: getattr(self, k) for k in PARAM_NAMES}
+        return dict(self._values)
 
     def as_array(self) -> np.ndarray:
-        """Values in ``PARAM_NAMES`` order, as the jitted kernels take them."""
-        return np.array([getattr(self, k) for k in PARAM_NAMES], dtype=np.float64)
+        """Values in the model's parameter order, as the jitted kernels take them."""
+        return np.fromiter(self._values.values(), dtype=np.float64, count=len(self._values))
+
+
+def _rebuild(model: str, values: dict[str, float]) -> Parameters:
+    return Parameters(model, **values)
+
+
+def parameter_matrix(spec: ModelSpec, columns: Mapping[str, Any], n: int) -> np.ndarray:
+    """(n, n_params) validated parameter matrix of model ``spec`` from per-parameter columns; a missing or
+    unknown name is an error."""
+    unknown = [k for k in columns if k not in spec.param_specs]
+    if unknown:
+        raise ParameterError(f"unknown parameter {unknown[0]!r} of model {spec.name}; accepted: "
+                             f"{', '.join(spec.param_names)}")
+    out = np.empty((n, len(spec.param_names)))
+    for j, name in enumerate(spec.param_names):
+        if name not in columns:
+            raise ParameterError(f"missing parameter {name} of model {spec.name}")
+        out[:, j] = spec.param_specs[name].check_array(columns[name])
+    return out

@@ -16,19 +16,16 @@ import pandas as pd
 
 from . import engine
 from .errors import CartsimError
-from .kimmel import KIMMEL2021, KIMMEL2021_BFEEDBACK
 from .model import ModelSpec
+from .models import get_model
 from .options import SimOptions
 from .oracle import log_extinction_batch
-from .params import PARAM_NAMES, Parameters, parameter_matrix
+from .params import Parameters, parameter_matrix
 from .rng import seed_states
-
-MODELS: dict[str, ModelSpec] = {m.name: m for m in (KIMMEL2021, KIMMEL2021_BFEEDBACK)}
 
 AUC_UNTIL_DAYS = 28.0
 """CAR T exposure is reported as the area under C(t) over days 0–28."""
 _ATOL = 1e-30  # pure relative error control: the mean-field tumour can fall to 1e-13 cells
-_S_B = PARAM_NAMES.index("s_B")
 
 SeedLike = int | np.random.SeedSequence
 
@@ -56,13 +53,15 @@ _READOUT_COLUMNS = {
 }
 
 
-def get_model(model: str | ModelSpec) -> ModelSpec:
-    """A model by name (see :data:`MODELS`), or the spec itself."""
-    if isinstance(model, ModelSpec):
-        return model
-    if model not in MODELS:
-        raise CartsimError(f"unknown model {model!r}; accepted: {', '.join(MODELS)}")
-    return MODELS[model]
+def _model_of(model: str | ModelSpec | None, params: object) -> ModelSpec:
+    """The model named by ``model``; when None, the model of the given Parameters (else the default model)."""
+    if model is None:
+        first = params if isinstance(params, Parameters) else None
+        if first is None and isinstance(params, Sequence) and params and isinstance(params[0], Parameters):
+            first = params[0]
+        if first is not None:
+            return first.model
+    return get_model(model)
 
 
 @dataclass(frozen=True)
@@ -82,13 +81,14 @@ def _prepare(spec: ModelSpec, params: pd.DataFrame | Sequence[Parameters] | Para
     if isinstance(params, Parameters):
         params = [params]
     if isinstance(params, pd.DataFrame):
-        cols = {c: params[c].to_numpy() for c in params.columns if c in PARAM_NAMES}
-        P = parameter_matrix(cols, len(params))
+        cols = {c: params[c].to_numpy() for c in params.columns if c in spec.param_specs}
+        P = parameter_matrix(spec, cols, len(params))
     else:
-        P = np.array([q.as_array() for q in params], dtype=np.float64).reshape(-1, len(PARAM_NAMES))
-    if spec is not KIMMEL2021_BFEEDBACK and np.any(P[:, _S_B] != 0.0):
-        raise CartsimError(f"parameter s_B acts only in model {KIMMEL2021_BFEEDBACK.name}; "
-                           f"it must be 0 in model {spec.name}")
+        for q in params:
+            if q.model.name != spec.name:
+                raise CartsimError(f"parameters of model {q.model.name} given to model {spec.name}; build them "
+                                   f"with Parameters.from_preset(model={spec.name!r})")
+        P = np.array([q.as_array() for q in params], dtype=np.float64).reshape(-1, len(spec.param_names))
     X0 = np.ascontiguousarray(P[:, spec.initial_columns])
     # Doses: lymphodepletion resets the lymphocytes to their initial value, then CAR T cells are added.
     lymph, eff = spec.index(spec.lymphocytes), spec.index(spec.effector)
@@ -120,7 +120,7 @@ def _log_cure(spec: ModelSpec, b: _Batch, options: SimOptions, t_days: np.ndarra
 
 
 def simulate_batch(params: pd.DataFrame | Sequence[Parameters], seeds: Sequence[SeedLike],
-                   options: SimOptions | None = None, model: str | ModelSpec = "kimmel2021",
+                   options: SimOptions | None = None, model: str | ModelSpec | None = None,
                    exact: bool = True) -> pd.DataFrame:
     """Simulate one hybrid patient per row of ``params`` (a DataFrame with parameter-name columns, or a list
     of :class:`Parameters`) with the matching seed (an int or a ``SeedSequence``; one per patient).
@@ -130,7 +130,7 @@ def simulate_batch(params: pd.DataFrame | Sequence[Parameters], seeds: Sequence[
     CAR T peak (cells) and its day, cart_auc_0_28 (cells * day), stochastic events and tau leaps taken, and
     p_cure_exact, Kendall's P(cure by t_end) (NaN when the model is not linear in B or ``exact`` is False)."""
     options = options or SimOptions()
-    spec = get_model(model)
+    spec = _model_of(model, params)
     b = _prepare(spec, params, options)
     n = b.P.shape[0]
     if len(seeds) != n:
@@ -199,12 +199,12 @@ class PatientResult:
 
 
 def simulate_patient(params: Parameters, seed: SeedLike = 0, options: SimOptions | None = None,
-                     model: str | ModelSpec = "kimmel2021", exact: bool = True) -> PatientResult:
+                     model: str | ModelSpec | None = None, exact: bool = True) -> PatientResult:
     """Simulate one hybrid patient to cure, progression or the end of follow-up (options.t_end days).
 
     With ``options.record_dt`` the trajectory is kept; the random stream is the same either way."""
     options = options or SimOptions()
-    spec = get_model(model)
+    spec = _model_of(model, params)
     if options.record_dt is None:
         row = simulate_batch([params], [seed], options, spec, exact).iloc[0]
         traj = None
@@ -238,13 +238,13 @@ def simulate_patient(params: Parameters, seed: SeedLike = 0, options: SimOptions
 
 def cure_probability_exact(params: Parameters | pd.DataFrame | Sequence[Parameters],
                            t_days: float | np.ndarray = 730.0, options: SimOptions | None = None,
-                           model: str | ModelSpec = "kimmel2021"):
+                           model: str | ModelSpec | None = None):
     """Kendall's exact P(cure by t) for t in ``t_days`` (a float or an increasing array of days).
 
     For one :class:`Parameters`: a float, or an array like ``t_days``. For several patients: an array with
     one row per patient (a vector when ``t_days`` is a float). None when the model is not linear in B."""
     options = options or SimOptions()
-    spec = get_model(model)
+    spec = _model_of(model, params)
     t = np.atleast_1d(np.asarray(t_days, dtype=np.float64))
     if t.ndim != 1 or np.any(np.diff(t) < 0) or np.any(t < 0):
         raise CartsimError("t_days must be a day >= 0 or an increasing array of them")
@@ -258,11 +258,11 @@ def cure_probability_exact(params: Parameters | pd.DataFrame | Sequence[Paramete
 
 
 def solve_trajectory(params: Parameters, t_days: np.ndarray, options: SimOptions | None = None,
-                     model: str | ModelSpec = "kimmel2021") -> pd.DataFrame:
+                     model: str | ModelSpec | None = None) -> pd.DataFrame:
     """The deterministic mean field at the days ``t_days`` (increasing, >= 0): columns t_days and one per
     species, in cells. Doses in ``options`` are applied; ``options.rtol`` sets the accuracy."""
     options = options or SimOptions()
-    spec = get_model(model)
+    spec = _model_of(model, params)
     t = np.ascontiguousarray(np.asarray(t_days, dtype=np.float64))
     if t.ndim != 1 or t.size == 0 or np.any(np.diff(t) <= 0) or t[0] < 0:
         raise CartsimError("t_days must be a non-empty increasing array of days >= 0")

@@ -131,7 +131,12 @@ def test_bystander_kills_antigen_negative_cells():
 def test_stop_reasons_and_summary():
     m = _run("mixed_negative", 1)
     s = m.summary()
-    assert s["stop_reason"] in ("no_antigen_left", "max_steps") and not m.running or s["steps"] == 720
+    # antigen-negative cells cannot be killed, so the run ends for want of antigen or at its step limit
+    assert s["stop_reason"] in ("no_antigen_left", "max_steps")
+    if s["stop_reason"] == "no_antigen_left":
+        assert not m.running and s["steps"] < 720
+    else:
+        assert m.running and s["steps"] == 720
     assert math.isfinite(s["infiltration_depth_um"])
     e = _run("uniform_high", 1)
     assert e.summary()["stop_reason"] == "eliminated" and e.summary()["antigen_negative_fraction"] is None

@@ -137,18 +137,18 @@ def test_merged_file_is_byte_identical_whatever_the_chunking(tmp_path, monkeypat
     import pandas as pd
 
     from experiments import store
-    from experiments.simulate import COLUMNS
+    from experiments.simulate import columns
 
     monkeypatch.setattr(store, "ROW_GROUP", 16)
     n = 50
-    df = pd.DataFrame({c: np.arange(n, dtype=float) for c in COLUMNS})
+    df = pd.DataFrame({c: np.arange(n, dtype=float) for c in columns("kimmel2021")})
     df["id"] = df["seed"] = np.arange(n)
     df["group"] = "all"
     df["outcome"] = "cure"
     df["pfs_event"] = False
     files = []
     for size in (50, 7, 16):
-        s = store.ChunkStore(tmp_path / str(size), n, size, "fp", resume=False)
+        s = store.ChunkStore(tmp_path / str(size), n, size, "fp", resume=False, model="kimmel2021")
         for k in range(s.n_chunks):
             a, b = s.bounds(k)
             s.write(k, df.iloc[a:b])

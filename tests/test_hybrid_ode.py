@@ -51,16 +51,21 @@ def test_bfeedback_variant_runs_through_the_same_engine():
     """With s_B = 0 the variant's propensities equal Kimmel's, so the same seeds give the same patients;
     with s_B > 0 CAR T expand more and the exact oracle is unavailable."""
     p = Parameters.from_preset("kimmel2021")
+    pf = Parameters.from_preset("kimmel2021", model="kimmel2021_bfeedback")
     seeds = list(range(40))
-    a = hybrid.simulate_batch([p] * 40, seeds, model="kimmel2021", exact=False)
-    b = hybrid.simulate_batch([p] * 40, seeds, model="kimmel2021_bfeedback", exact=False)
+    a = hybrid.simulate_batch([p] * 40, seeds, exact=False)
+    b = hybrid.simulate_batch([pf] * 40, seeds, exact=False)
     assert (a["outcome"] == b["outcome"]).all()
     np.testing.assert_allclose(a["t_event_days"], b["t_event_days"], rtol=1e-9)
-    stim = p.replace(s_B=0.3)
-    c = hybrid.simulate_batch([stim] * 40, seeds, model="kimmel2021_bfeedback")
+    stim = pf.replace(s_B=0.3)
+    c = hybrid.simulate_batch([stim] * 40, seeds)
     assert (c["cart_peak_cells"] > a["cart_peak_cells"]).all()
     assert c["p_cure_exact"].isna().all()
-    assert hybrid.cure_probability_exact(stim, 730.0, model="kimmel2021_bfeedback") is None
+    assert hybrid.cure_probability_exact(stim, 730.0) is None
+    with pytest.raises(hybrid.CartsimError, match="kimmel2021_bfeedback"):
+        hybrid.simulate_batch([p], [0], model="kimmel2021_bfeedback")
+    with pytest.raises(hybrid.ParameterError, match="s_B"):
+        p.replace(s_B=0.3)
 
 
 def test_readouts_are_consistent_with_the_mean_field():

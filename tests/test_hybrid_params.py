@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hybrid import PARAM_NAMES, CartsimError, Dose, ParameterError, Parameters, SimOptions, simulate_batch
+from hybrid import MODELS, CartsimError, Dose, ParameterError, Parameters, SimOptions, simulate_batch
 from hybrid.units import blood_to_cells, cells_to_blood, cells_to_volume, volume_to_cells
 
 
@@ -67,4 +67,4 @@ def test_unit_conversions_round_trip():
 
 def test_parameter_vector_follows_param_names():
     p = Parameters.from_preset("kimmel2021")
-    assert p.as_array().tolist() == [getattr(p, n) for n in PARAM_NAMES]
+    assert p.as_array().tolist() == [getattr(p, n) for n in MODELS["kimmel2021"].param_names]

@@ -29,8 +29,6 @@ def test_reference_cure_probability_matches_kendall():
     for r in results:
         assert r["outcome"] in ("cure", "progression", "censored")
         assert 0.0 < r["t_event_days"] <= OPTIONS.t_end
-        if r["outcome"] == "cure":
-            assert r["n_events"] >= OPTIONS.threshold  # at least one death per cell counted at the switch
 
 
 def test_reference_is_reproducible():

@@ -1,0 +1,76 @@
+"""The hybrid Monte Carlo against Kendall's exact oracle beyond P(cure) at one setting: with a second infusion
+(with and without lymphodepletion), and the whole distribution of cure times.
+
+Fixed seeds; P(cure) within 4 standard errors (computed from the exact value, so an all-one-outcome sample
+cannot pass by having SE 0); cure times by a one-sample Kolmogorov–Smirnov test against Kendall's P(cure by t)
+curve conditioned on cure by the end of follow-up."""
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from hybrid import Dose, Parameters, SimOptions, cure_probability_exact, simulate_batch
+
+Z = 4.0
+
+SECOND_DOSE = {
+    # r_B = 0.13/day: one infusion cures 6%, a second of C0 cells on day 28 (no lymphodepletion) about half
+    "no_lymphodepletion": (0.13, Dose(day=28.0, car_t_cells=1.8e8, lymphodepletion=False)),
+    # r_B = 0.22/day: hopeless after one infusion (the mean field progresses on day 168); lymphodepletion and a
+    # second infusion on day 140, while the tumour regrows but before it progresses, cure a third. (A dose after
+    # progression cannot be compared: the Monte Carlo stops a patient at progression, Kendall's formula does not.)
+    "lymphodepletion": (0.22, Dose(day=140.0, car_t_cells=1.8e8, lymphodepletion=True)),
+}
+
+
+@pytest.mark.parametrize("case", list(SECOND_DOSE))
+def test_monte_carlo_matches_the_oracle_with_a_second_dose(case):
+    r_b, dose = SECOND_DOSE[case]
+    p = Parameters.from_preset("kimmel2021", r_B=r_b)
+    opts = SimOptions(doses=(dose,))
+    n = 2000
+    df = simulate_batch([p] * n, np.random.SeedSequence(77).spawn(n), opts, exact=False)
+    exact = cure_probability_exact(p, opts.t_end, opts)
+    without = cure_probability_exact(p, opts.t_end, SimOptions())
+    assert 0.2 < exact < 0.9 and exact > without + 0.25, "the setting must make the second dose decide"
+    p_mc = float((df["outcome"] == "cure").mean())
+    se = math.sqrt(exact * (1 - exact) / n)
+    assert abs(p_mc - exact) <= Z * se, f"{case}: MC {p_mc:.4f} vs exact {exact:.4f} ({(p_mc - exact) / se:+.2f} SE)"
+
+
+def cure_time_cdf(p: Parameters, opts: SimOptions):
+    """Kendall's distribution of the cure day given cure by t_end: P(cure by t) / P(cure by t_end)."""
+    total = cure_probability_exact(p, opts.t_end, opts)
+
+    def cdf(t):
+        t = np.asarray(t, dtype=float)
+        order = np.argsort(t)
+        out = np.empty_like(t)
+        out[order] = cure_probability_exact(p, t[order], opts) / total
+        return out
+
+    return cdf
+
+
+def test_cure_times_follow_kendalls_curve():
+    p = Parameters.from_preset("kimmel2021")  # P(cure by day 730) = 0.76
+    opts = SimOptions()
+    n = 1500
+    df = simulate_batch([p] * n, np.random.SeedSequence(2024).spawn(n), opts, exact=False)
+    days = df.loc[df["outcome"] == "cure", "t_event_days"].to_numpy()
+    assert len(days) > 900
+    res = stats.kstest(days, cure_time_cdf(p, opts))
+    assert res.pvalue > 1e-3, f"KS D = {res.statistic:.4f}, p = {res.pvalue:.2e} over {len(days)} cure times"
+
+
+def test_the_ks_check_can_fail():
+    """The same check rejects cure times of a different patient (r_B 0.115 instead of 0.1): it has power."""
+    p = Parameters.from_preset("kimmel2021")
+    other = p.replace(r_B=0.115)
+    opts = SimOptions()
+    n = 1500
+    df = simulate_batch([other] * n, np.random.SeedSequence(2024).spawn(n), opts, exact=False)
+    days = df.loc[df["outcome"] == "cure", "t_event_days"].to_numpy()
+    assert stats.kstest(days, cure_time_cdf(p, opts)).pvalue < 1e-3
