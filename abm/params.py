@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from hybrid.constraints import Boolean, Constraint, Interval, one_of
 from hybrid.errors import ParameterError
 
 __all__ = [
@@ -36,7 +37,7 @@ DEFAULT_DAYS = 30.0
 
 @dataclass(frozen=True)
 class Param:
-    """One named parameter. ``kind`` is float, int, choice or bool; bounds are inclusive unless ``*_open``."""
+    """One named parameter. ``kind`` is float, int, choice or bool; bounds are inclusive unless ``lo_open``."""
 
     name: str
     kind: str
@@ -48,17 +49,23 @@ class Param:
     lo_open: bool = False
     choices: tuple[str, ...] = ()
 
+    @property
+    def constraint(self) -> Constraint:
+        """The accepted values, in the project's one constraint layer."""
+        if self.kind == "choice":
+            return one_of(self.choices)
+        if self.kind == "bool":
+            return Boolean()
+        return Interval(lo=self.lo, hi=self.hi, lo_open=self.lo_open, integer=self.kind == "int")
+
     def accepted(self) -> str:
         """Human-readable description of the accepted values."""
-        if self.kind == "choice":
-            return "one of " + ", ".join(repr(c) for c in self.choices)
-        if self.kind == "bool":
-            return "true or false"
-        what = "an integer" if self.kind == "int" else "a number"
-        lo = "" if self.lo is None else (f"> {self.lo:g}" if self.lo_open else f">= {self.lo:g}")
-        hi = "" if self.hi is None else f"<= {self.hi:g}"
-        bounds = " and ".join(b for b in (lo, hi) if b)
-        return f"{what} {bounds}".strip()
+        return self.constraint.describe()
+
+    def check(self, value: Any, text: bool = False) -> Any:
+        """``value`` converted to the parameter's type if accepted, else ParameterError naming the parameter."""
+        v = self.constraint.check(f"ABM parameter {self.name!r}", value, self.unit, ParameterError, text=text)
+        return float(v) if self.kind == "float" else v
 
 
 def _p(name, kind, default, unit, doc, lo=None, hi=None, lo_open=False, choices=()) -> Param:
@@ -161,40 +168,13 @@ def _unknown(name: str) -> ParameterError:
     return ParameterError(f"unknown ABM parameter {name!r}{hint}; accepted names: {', '.join(PARAMS)}")
 
 
-def _check(p: Param, value: Any) -> Any:
-    bad = ParameterError(f"ABM parameter {p.name!r} = {value!r} is invalid; accepted: {p.accepted()} ({p.unit})")
-    if p.kind == "choice":
-        if not isinstance(value, str) or value not in p.choices:
-            raise bad
-        return value
-    if p.kind == "bool":
-        if not isinstance(value, bool):
-            raise bad
-        return value
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise bad
-    if p.kind == "int":
-        if isinstance(value, float) and not value.is_integer():
-            raise bad
-        value = int(value)
-    else:
-        value = float(value)
-    if not math.isfinite(value):
-        raise bad
-    if p.lo is not None and (value <= p.lo if p.lo_open else value < p.lo):
-        raise bad
-    if p.hi is not None and value > p.hi:
-        raise bad
-    return value
-
-
 def validate_params(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Defaults updated with ``overrides``, checked; raises :class:`ParameterError` naming the culprit."""
     out = defaults()
     for name, value in (overrides or {}).items():
         if name not in PARAMS:
             raise _unknown(name)
-        out[name] = _check(PARAMS[name], value)
+        out[name] = PARAMS[name].check(value)
     total = out["frac_high"] + out["frac_low"] + out["frac_negative"]
     if abs(total - 1.0) > 1e-6:
         raise ParameterError(
@@ -218,24 +198,7 @@ def parse_value(name: str, text: str) -> Any:
     """Parse a ``--set NAME=VALUE`` string into the parameter's type (validated later)."""
     if name not in PARAMS:
         raise _unknown(name)
-    p = PARAMS[name]
-    text = text.strip()
-    if p.kind == "choice":
-        return text
-    if p.kind == "bool":
-        low = text.lower()
-        if low in ("true", "1", "yes", "on"):
-            return True
-        if low in ("false", "0", "no", "off"):
-            return False
-        raise ParameterError(f"ABM parameter {name!r} = {text!r} is invalid; accepted: {p.accepted()}")
-    try:
-        num = float(text)
-    except ValueError:
-        raise ParameterError(
-            f"ABM parameter {name!r} = {text!r} is not a number; accepted: {p.accepted()} ({p.unit})"
-        ) from None
-    return int(num) if p.kind == "int" and num.is_integer() else num
+    return PARAMS[name].check(text, text=True)
 
 
 def parameter_table_markdown() -> str:

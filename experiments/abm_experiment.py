@@ -23,9 +23,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from hybrid.constraints import POSITIVE, Interval
 from hybrid.errors import CartsimError
 
+from .schema import check
 from .summary import wilson
+
+_COUNT = Interval(lo=1, integer=True)
 
 __all__ = ["AbmSpec", "validate", "run", "run_replicate", "wilson", "newcombe"]
 
@@ -52,13 +56,6 @@ class AbmSpec:
 
 def _err(source: str, path: str, msg: str) -> CartsimError:
     return CartsimError(f"{source}: {path}: {msg}")
-
-
-def _int(source: str, path: str, value: Any, lo: int, hi: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < lo or (hi is not None and value > hi):
-        bound = f">= {lo}" + (f" and <= {hi}" if hi is not None else "")
-        raise _err(source, path, f"expected an integer {bound}, got {value!r}")
-    return value
 
 
 def validate(cfg: dict, source: str) -> AbmSpec:
@@ -90,17 +87,15 @@ def validate(cfg: dict, source: str) -> AbmSpec:
         overrides[name] = value
     for key in ("width", "height"):
         if key in abm:
-            overrides[key] = _int(source, f"abm.{key}", abm[key], 10, 4000)
+            overrides[key] = check(source, f"abm.{key}", abm[key], Interval(lo=10, hi=4000, integer=True))
     try:
         base = scenario_params(scenario, overrides)
     except CartsimError as exc:
         raise _err(source, "abm.set", str(exc)) from None
-    steps = _int(source, "abm.steps", abm.get("steps", default_steps(base["step_hours"])), 1)
-    replicates = _int(source, "abm.replicates", abm.get("replicates", 10), 1, 100_000)
-    seed = _int(source, "abm.seed", abm.get("seed", 0), 0)
-    every = abm.get("series_every_hours", 6.0)
-    if isinstance(every, bool) or not isinstance(every, int | float) or not every > 0:
-        raise _err(source, "abm.series_every_hours", f"expected a number of hours > 0, got {every!r}")
+    steps = check(source, "abm.steps", abm.get("steps", default_steps(base["step_hours"])), _COUNT)
+    replicates = check(source, "abm.replicates", abm.get("replicates", 10), Interval(lo=1, hi=100_000, integer=True))
+    seed = check(source, "abm.seed", abm.get("seed", 0), Interval(lo=0, integer=True))
+    every = check(source, "abm.series_every_hours", abm.get("series_every_hours", 6.0), POSITIVE, "hours")
 
     arms: list[tuple[Any, dict[str, Any]]] = [(None, base)]
     sweep_param = None
@@ -289,7 +284,7 @@ def run(spec: AbmSpec, out_dir: Path, map_fn, quiet: bool = True) -> dict[str, A
         "per_arm": {lab: _arm_summary(rows[rows["arm"] == lab]) for lab in labels},
         "comparisons": _comparisons(rows, labels, spec.seed) if len(labels) > 1 else [],
     }
-    from abm.figures import plot_elimination, plot_timecourse
+    from .abm_figures import plot_elimination, plot_timecourse
 
     summary["figures"] = [plot_elimination(summary, out_dir / "elimination.png"),
                           plot_timecourse(series, labels, spec, out_dir / "timecourse.png")]

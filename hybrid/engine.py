@@ -35,6 +35,7 @@ from .integrator import (
     workspace,
 )
 from .rng import exponential, poisson, uniform
+from .schedule import apply_doses, next_stop, reached
 
 OUTCOME_CURE = 0
 OUTCOME_PROGRESSION = 1
@@ -53,9 +54,18 @@ R_N_EVENTS = 7  # exact stochastic events fired
 R_N_LEAPS = 8  # tau leaps taken
 R_SIZE = 9
 
-# Dose operations.
-DOSE_ADD = 0
-DOSE_SET = 1
+# Slots of the option vector ``opt`` taken by ``run_patient``: the per-run settings (days, cells).
+O_T_END = 0
+O_THRESHOLD = 1  # a stochastic-eligible species goes stochastic below this many cells
+O_UP_THRESHOLD = 2  # ... and back to the ODE at this many (hysteresis)
+O_PROG_LEVEL = 3  # progression when the tumour reaches this many cells
+O_METHOD_TAU = 4  # 1: tau-leaping while the stochastic species are large, 0: exact SSA throughout
+O_TAU_EPS = 5
+O_TAU_CRITICAL = 6
+O_RTOL = 7
+O_ATOL = 8
+O_AUC_UNTIL = 9  # the effector's AUC is accumulated over [0, auc_until] days
+O_SIZE = 10
 
 _MIN_EVENTS_PER_LEAP = 10.0
 
@@ -65,30 +75,18 @@ _i8 = types.int64
 _b1 = types.boolean
 _SIG = types.void(
     RatesFn,  # rates
-    _f8[::1],  # p
-    _f8[:, ::1],  # S
-    _b1[::1],  # eligible
+    _f8[::1],  # p: parameters
+    _f8[:, ::1],  # S: stoichiometry
+    _b1[::1],  # eligible: species that may go stochastic
     _i8,  # tumour
     _i8,  # effector
-    _f8[::1],  # x0
-    _f8,  # t_end
-    _f8,  # threshold
-    _f8,  # up_threshold
-    _f8,  # prog_level
-    _b1,  # method_tau
-    _f8,  # tau_eps
-    _f8,  # tau_critical
-    _f8,  # rtol
-    _f8,  # atol
-    _f8[::1],  # dose_t
-    _i8[::1],  # dose_species
-    _i8[::1],  # dose_op
-    _f8[::1],  # dose_value
-    _f8,  # auc_until
-    _f8[::1],  # rec_t
+    _f8[::1],  # x0: initial state
+    _f8[::1],  # opt: options, slots O_*
+    _f8[:, ::1],  # doses: dose table, see schedule.py
+    _f8[::1],  # rec_t: record times
     _f8[:, ::1],  # rec (out)
     _Rng,  # rng
-    _f8[::1],  # readouts (out)
+    _f8[::1],  # readouts (out), slots R_*
 )
 
 
@@ -158,19 +156,6 @@ def _decided(y, mode, tumour, prog_level, t, readouts):
 
 
 @njit(cache=True)
-def apply_doses(y, t, idose, dose_t, dose_species, dose_op, dose_value):
-    """Apply every dose scheduled at or before day t from index idose on; returns the next dose index."""
-    while idose < dose_t.shape[0] and dose_t[idose] <= t:
-        sp = dose_species[idose]
-        if dose_op[idose] == DOSE_SET:
-            y[sp] = dose_value[idose]
-        else:
-            y[sp] += dose_value[idose]
-        idose += 1
-    return idose
-
-
-@njit(cache=True)
 def _record(rec_t, rec, irec, t_hi, y0, K, h, t0, ns):
     """Fill trajectory rows for record times in (t0, t_hi] from the dense output of the current step."""
     while irec < rec_t.shape[0] and rec_t[irec] < t_hi:
@@ -188,6 +173,15 @@ def _record_point(rec_t, rec, irec, t, y, ns):
             rec[irec, i] = y[i]
         irec += 1
     return irec
+
+
+@njit(cache=True)
+def _any_below(y, mode, level):
+    """Whether a species in stochastic mode holds fewer than ``level`` cells."""
+    for i in range(mode.shape[0]):
+        if mode[i] and y[i] < level:
+            return True
+    return False
 
 
 @njit(cache=True)
@@ -234,21 +228,157 @@ def _integrate_to(rates, p, S, rstoch, ctx, t, t_target, h, y, ynew, ytmp, K, xs
     return t, h, irec
 
 
+@njit(cache=True)
+def _tau_leap(rates, p, S, mode, rstoch, ctx, t, t_stop, h, y, ynew, ytmp, ysave, K, xs, a, opt, effector,
+              rec_t, rec, irec, rng, readouts):
+    """Try one midpoint tau leap from t (at most to t_stop). Returns (leapt, t, h, irec); when nothing was
+    leapt the state is as on entry, with K[0] = f(t, y)."""
+    nr, ns = S.shape
+    ny = y.shape[0]
+    IL = ns + 1
+    a0 = _stochastic_propensities(rates, p, rstoch, t, y, xs, a)
+    tau = _tau(S, mode, rstoch, a, y, opt[O_TAU_EPS])
+    while a0 > 0.0 and tau * a0 >= _MIN_EVENTS_PER_LEAP:
+        t_leap = min(t + tau, t_stop)
+        for k in range(ny):
+            ysave[k] = y[k]
+        t_save, h_save, irec_save = t, h, irec
+        # Midpoint tau-leaping (Gillespie 2001): the leap's hazards are integrated with the stochastic species
+        # at their expected mid-leap values, which removes the first-order bias of freezing them at the start
+        # (a shrinking tumour would be over-killed).
+        _stochastic_propensities(rates, p, rstoch, t, y, xs, a)
+        for i in range(ns):
+            if mode[i]:
+                drift = 0.0
+                for j in range(nr):
+                    if rstoch[j]:
+                        drift += S[j, i] * a[j]
+                y[i] = max(y[i] + 0.5 * (t_leap - t) * drift, 0.0)
+        _reset_hazards(y, ns)
+        eval_rhs(rates, p, S, rstoch, ctx, t, y, xs, a, K[0])
+        t, h, irec = _integrate_to(rates, p, S, rstoch, ctx, t, t_leap, h, y, ynew, ytmp, K, xs, a,
+                                   opt[O_RTOL], opt[O_ATOL], effector, rec_t, rec, irec, readouts)
+        for i in range(ns):
+            if mode[i]:
+                y[i] = ysave[i]
+        negative = False
+        for j in range(nr):
+            if rstoch[j]:
+                nfire = poisson(rng, y[IL + j])
+                if nfire > 0:
+                    for i in range(ns):
+                        y[i] += S[j, i] * nfire
+        for i in range(ns):
+            if mode[i] and y[i] < 0.0:
+                negative = True
+        if negative:
+            for k in range(ny):
+                y[k] = ysave[k]
+            t, h, irec = t_save, h_save, irec_save
+            tau *= 0.5
+            continue
+        return True, t, h, irec
+    eval_rhs(rates, p, S, rstoch, ctx, t, y, xs, a, K[0])
+    return False, t, h, irec
+
+
+# What ends an ODE step early.
+_STEP_PLAIN = 0
+_STEP_GOES_STOCHASTIC = 1
+_STEP_PROGRESSION = 2
+_STEP_EVENT = 3
+
+
+@njit(cache=True)
+def _event_step(rates, p, S, eligible, mode, rstoch, any_st, ctx, t, t_stop, h, y, ynew, ytmp, K, xs, a, opt,
+                tumour, effector, target, rec_t, rec, irec, readouts):
+    """One adaptive ODE step from t, cut at the first of: an eligible species crossing the threshold, the
+    tumour reaching the progression level, or the summed hazard reaching ``target`` (the next stochastic
+    event). Moves y to the end of the (cut) step and updates the peak and nadir readouts.
+    Returns (what ended it, the species that went stochastic, t, h)."""
+    ns = S.shape[1]
+    ny = y.shape[0]
+    IL = ns + 1
+    threshold = opt[O_THRESHOLD]
+    hh = min(h, t_stop - t)
+    hh, err = adaptive_step(rates, p, S, rstoch, ctx, t, y, hh, K, ytmp, ynew, xs, a, opt[O_RTOL], opt[O_ATOL])
+    h_next = next_step_size(hh, err)
+
+    theta = 2.0
+    kind = _STEP_PLAIN
+    which = -1
+    for i in range(ns):
+        if eligible[i] and (not mode[i]) and ynew[i] < threshold:
+            th = crossing(y, K, hh, i, threshold)
+            if th < theta:
+                theta, kind, which = th, _STEP_GOES_STOCHASTIC, i
+    if (not mode[tumour]) and ynew[tumour] >= opt[O_PROG_LEVEL]:
+        th = crossing(y, K, hh, tumour, opt[O_PROG_LEVEL])
+        if th < theta:
+            theta, kind = th, _STEP_PROGRESSION
+    if any_st:
+        total = 0.0
+        for j in range(rstoch.shape[0]):
+            if rstoch[j]:
+                total += ynew[IL + j]
+        if total >= target:
+            th = hazard_reach(y, K, hh, IL, rstoch, target)
+            if th < theta:
+                theta, kind = th, _STEP_EVENT
+
+    th_end = min(theta, 1.0)
+    t_new = t + th_end * hh
+    irec = _record(rec_t, rec, irec, t_new, y, K, hh, t, ns)
+    th_pk, v_pk = extremum(y, K, hh, effector, th_end, 1.0)
+    if v_pk > readouts[R_PEAK]:
+        readouts[R_PEAK] = v_pk
+        readouts[R_PEAK_DAY] = t + th_pk * hh
+    if not mode[tumour]:
+        th_nd, v_nd = extremum(y, K, hh, tumour, th_end, -1.0)
+        if v_nd < readouts[R_NADIR]:
+            readouts[R_NADIR] = v_nd
+            readouts[R_NADIR_DAY] = t + th_nd * hh
+
+    if kind == _STEP_PLAIN:
+        for k in range(ny):
+            y[k] = ynew[k]
+            K[0, k] = K[6, k]
+        return kind, which, (t_stop if reached(t_new, t_stop) else t_new), h_next, irec
+    dense_all(y, K, hh, theta, ytmp)
+    for k in range(ny):
+        y[k] = ytmp[k]
+    # the accuracy-limited size: the next step then overshoots the next event
+    return kind, which, t_new, h_next, irec
+
+
+@njit(cache=True)
+def _fire(rates, p, S, rstoch, t, y, xs, a, rng):
+    """Fire one stochastic reaction at t, chosen in proportion to the propensities at that instant."""
+    a0 = _stochastic_propensities(rates, p, rstoch, t, y, xs, a)
+    u = uniform(rng) * a0
+    fired = -1
+    acc = 0.0
+    for j in range(rstoch.shape[0]):
+        if rstoch[j]:
+            acc += a[j]
+            fired = j
+            if u < acc:
+                break
+    for i in range(S.shape[1]):
+        y[i] += S[fired, i]
+
+
 @njit(_SIG, cache=True)
-def run_patient(
-    rates, p, S, eligible, tumour, effector, x0, t_end, threshold, up_threshold, prog_level,
-    method_tau, tau_eps, tau_critical, rtol, atol, dose_t, dose_species, dose_op, dose_value,
-    auc_until, rec_t, rec, rng, readouts,
-):
-    """Simulate one patient from day 0 to the first of cure, progression or ``t_end`` (days).
+def run_patient(rates, p, S, eligible, tumour, effector, x0, opt, doses, rec_t, rec, rng, readouts):
+    """Simulate one patient from day 0 to the first of cure, progression or ``opt[O_T_END]`` (days).
 
     Fills ``readouts`` (slots R_*) and the rows of ``rec`` for the record times ``rec_t`` reached before the
     outcome (other rows are left as the caller initialised them)."""
     nr, ns = S.shape
-    IL = ns + 1
     y, ynew, ytmp, K, xs, a, ctx = workspace(S, 0.0)
-    ny = y.shape[0]
-    ysave = np.zeros(ny)
+    ysave = np.zeros(y.shape[0])
+    t_end, auc_until = opt[O_T_END], opt[O_AUC_UNTIL]
+    threshold, up_threshold = opt[O_THRESHOLD], opt[O_UP_THRESHOLD]
     ctx[CTX_AUC_SPECIES] = effector
     ctx[CTX_AUC_ON] = 1.0 if auc_until > 0.0 else 0.0
     mode = np.zeros(ns, dtype=np.bool_)
@@ -275,17 +405,15 @@ def run_patient(
     h = 1e-3
 
     while True:
-        # The next instant the integrator must land on exactly: a dose, the AUC cut-off or the end.
-        t_stop = t_end
-        if idose < dose_t.shape[0] and dose_t[idose] < t_stop:
-            t_stop = dose_t[idose]
+        # the next instant the integrator must land on exactly: a dose, the AUC cut-off or the end
+        t_stop = next_stop(t_end, idose, doses)
         if ctx[CTX_AUC_ON] != 0.0 and auc_until < t_stop:
             t_stop = auc_until
-        if t_stop - t <= 1e-12 * max(1.0, t_stop):
+        if reached(t, t_stop):
             t = t_stop
             if ctx[CTX_AUC_ON] != 0.0 and t >= auc_until:
                 ctx[CTX_AUC_ON] = 0.0
-            idose = apply_doses(y, t, idose, dose_t, dose_species, dose_op, dose_value)
+            idose = apply_doses(y, t, idose, doses)
             for i in range(ns):
                 if mode[i]:  # a dose into a stochastic species keeps it a whole number of cells
                     y[i] = np.floor(y[i] + 0.5)
@@ -297,147 +425,36 @@ def run_patient(
             eval_rhs(rates, p, S, rstoch, ctx, t, y, xs, a, K[0])
             continue
 
-        # ---- tau leap, when the stochastic populations are large enough for it to pay ----
-        if method_tau and any_st:
-            small = False
-            for i in range(ns):
-                if mode[i] and y[i] < tau_critical:
-                    small = True
-            if not small:
-                a0 = _stochastic_propensities(rates, p, rstoch, t, y, xs, a)
-                tau = _tau(S, mode, rstoch, a, y, tau_eps)
-                leapt = False
-                while a0 > 0.0 and tau * a0 >= _MIN_EVENTS_PER_LEAP:
-                    t_leap = min(t + tau, t_stop)
-                    for k in range(ny):
-                        ysave[k] = y[k]
-                    t_save, h_save, irec_save = t, h, irec
-                    # Midpoint tau-leaping (Gillespie 2001): the leap's hazards are integrated with the
-                    # stochastic species at their expected mid-leap values, which removes the first-order
-                    # bias of freezing them at the start (a shrinking tumour would be over-killed).
-                    _stochastic_propensities(rates, p, rstoch, t, y, xs, a)
-                    for i in range(ns):
-                        if mode[i]:
-                            drift = 0.0
-                            for j in range(nr):
-                                if rstoch[j]:
-                                    drift += S[j, i] * a[j]
-                            y[i] = max(y[i] + 0.5 * (t_leap - t) * drift, 0.0)
-                    _reset_hazards(y, ns)
-                    eval_rhs(rates, p, S, rstoch, ctx, t, y, xs, a, K[0])
-                    t, h, irec = _integrate_to(
-                        rates, p, S, rstoch, ctx, t, t_leap, h, y, ynew, ytmp, K, xs, a, rtol, atol,
-                        effector, rec_t, rec, irec, readouts,
-                    )
-                    for i in range(ns):
-                        if mode[i]:
-                            y[i] = ysave[i]
-                    negative = False
-                    for j in range(nr):
-                        if rstoch[j]:
-                            nfire = poisson(rng, y[IL + j])
-                            if nfire > 0:
-                                for i in range(ns):
-                                    y[i] += S[j, i] * nfire
-                    for i in range(ns):
-                        if mode[i] and y[i] < 0.0:
-                            negative = True
-                    if negative:
-                        for k in range(ny):
-                            y[k] = ysave[k]
-                        t, h, irec = t_save, h_save, irec_save
-                        tau *= 0.5
-                        continue
-                    leapt = True
+        if opt[O_METHOD_TAU] != 0.0 and any_st and not _any_below(y, mode, opt[O_TAU_CRITICAL]):
+            leapt, t, h, irec = _tau_leap(rates, p, S, mode, rstoch, ctx, t, t_stop, h, y, ynew, ytmp, ysave, K,
+                                          xs, a, opt, effector, rec_t, rec, irec, rng, readouts)
+            if leapt:
+                readouts[R_N_LEAPS] += 1.0
+                _reset_hazards(y, ns)
+                if _decided(y, mode, tumour, opt[O_PROG_LEVEL], t, readouts):
                     break
-                if not leapt:
-                    eval_rhs(rates, p, S, rstoch, ctx, t, y, xs, a, K[0])
-                if leapt:
-                    readouts[R_N_LEAPS] += 1.0
-                    _reset_hazards(y, ns)
-                    if _decided(y, mode, tumour, prog_level, t, readouts):
-                        break
-                    _refresh_modes(y, mode, eligible, threshold, up_threshold)
-                    any_st = _reaction_modes(S, mode, rstoch)
-                    target = exponential(rng)
-                    eval_rhs(rates, p, S, rstoch, ctx, t, y, xs, a, K[0])
-                    continue
+                _refresh_modes(y, mode, eligible, threshold, up_threshold)
+                any_st = _reaction_modes(S, mode, rstoch)
+                target = exponential(rng)
+                eval_rhs(rates, p, S, rstoch, ctx, t, y, xs, a, K[0])
+                continue
 
-        # ---- one adaptive ODE step, cut at the first event inside it ----
-        hh = min(h, t_stop - t)
-        hh, err = adaptive_step(rates, p, S, rstoch, ctx, t, y, hh, K, ytmp, ynew, xs, a, rtol, atol)
-        h_next = next_step_size(hh, err)
-
-        theta = 2.0
-        kind = 0  # 1: goes stochastic, 2: progression, 3: stochastic event
-        which = -1
-        for i in range(ns):
-            if eligible[i] and (not mode[i]) and ynew[i] < threshold:
-                th = crossing(y, K, hh, i, threshold)
-                if th < theta:
-                    theta, kind, which = th, 1, i
-        if (not mode[tumour]) and ynew[tumour] >= prog_level:
-            th = crossing(y, K, hh, tumour, prog_level)
-            if th < theta:
-                theta, kind = th, 2
-        if any_st:
-            total = 0.0
-            for j in range(nr):
-                if rstoch[j]:
-                    total += ynew[IL + j]
-            if total >= target:
-                th = hazard_reach(y, K, hh, IL, rstoch, target)
-                if th < theta:
-                    theta, kind = th, 3
-
-        th_end = min(theta, 1.0)
-        t_new = t + th_end * hh
-        irec = _record(rec_t, rec, irec, t_new, y, K, hh, t, ns)
-        th_pk, v_pk = extremum(y, K, hh, effector, th_end, 1.0)
-        if v_pk > readouts[R_PEAK]:
-            readouts[R_PEAK] = v_pk
-            readouts[R_PEAK_DAY] = t + th_pk * hh
-        if not mode[tumour]:
-            th_nd, v_nd = extremum(y, K, hh, tumour, th_end, -1.0)
-            if v_nd < readouts[R_NADIR]:
-                readouts[R_NADIR] = v_nd
-                readouts[R_NADIR_DAY] = t + th_nd * hh
-
-        if kind == 0:
-            t = t_new if t_stop - t_new > 1e-12 * max(1.0, t_stop) else t_stop
-            for k in range(ny):
-                y[k] = ynew[k]
-                K[0, k] = K[6, k]
-            h = h_next
+        kind, which, t, h, irec = _event_step(rates, p, S, eligible, mode, rstoch, any_st, ctx, t, t_stop, h, y,
+                                              ynew, ytmp, K, xs, a, opt, tumour, effector, target, rec_t, rec,
+                                              irec, readouts)
+        if kind == _STEP_PLAIN:
             continue
-
-        dense_all(y, K, hh, theta, ytmp)
-        for k in range(ny):
-            y[k] = ytmp[k]
-        t = t_new
-        h = h_next  # the accuracy-limited size: the next step then overshoots the next event
-        if kind == 2:
+        if kind == _STEP_PROGRESSION:
             readouts[R_OUTCOME] = OUTCOME_PROGRESSION
             readouts[R_T_EVENT] = t
             break
-        if kind == 1:
+        if kind == _STEP_GOES_STOCHASTIC:
             y[which] = np.floor(threshold + 0.5) if threshold >= 0.5 else 1.0
             mode[which] = True
         else:
-            a0 = _stochastic_propensities(rates, p, rstoch, t, y, xs, a)
-            u = uniform(rng) * a0
-            fired = -1
-            acc = 0.0
-            for j in range(nr):
-                if rstoch[j]:
-                    acc += a[j]
-                    fired = j
-                    if u < acc:
-                        break
-            for i in range(ns):
-                y[i] += S[fired, i]
+            _fire(rates, p, S, rstoch, t, y, xs, a, rng)
             readouts[R_N_EVENTS] += 1.0
-            if _decided(y, mode, tumour, prog_level, t, readouts):
+            if _decided(y, mode, tumour, opt[O_PROG_LEVEL], t, readouts):
                 break
             _refresh_modes(y, mode, eligible, threshold, up_threshold)
         any_st = _reaction_modes(S, mode, rstoch)
@@ -449,23 +466,20 @@ def run_patient(
 
 
 _BATCH_SIG = types.void(
-    RatesFn, _f8[:, ::1], _f8[:, ::1], _b1[::1], _i8, _i8, _f8[:, ::1], _f8, _f8, _f8, _f8, _b1, _f8, _f8, _f8,
-    _f8, _f8[::1], _i8[::1], _i8[::1], _f8[:, ::1], _f8, types.uint64[:, ::1], _f8[:, ::1],
+    RatesFn, _f8[:, ::1], _f8[:, ::1], _b1[::1], _i8, _i8, _f8[:, ::1], _f8[::1], _f8, _f8[:, :, ::1],
+    types.uint64[:, ::1], _f8[:, ::1],
 )
 
 
 @njit(_BATCH_SIG, cache=True)
-def run_batch(
-    rates, P, S, eligible, tumour, effector, X0, t_end, threshold, up_threshold, prog_factor, method_tau,
-    tau_eps, tau_critical, rtol, atol, dose_t, dose_species, dose_op, dose_values, auc_until, states, readouts,
-):
-    """:func:`run_patient` for each row of P (parameters), X0 (initial state), dose_values, states (one
-    generator state per patient) and readouts; progression at ``prog_factor`` times the initial tumour."""
+def run_batch(rates, P, S, eligible, tumour, effector, X0, opt, prog_factor, doses, states, readouts):
+    """:func:`run_patient` for each row of P (parameters), X0 (initial state), doses (one dose table per
+    patient), states (one generator state per patient) and readouts; progression at ``prog_factor`` times the
+    patient's initial tumour (``opt[O_PROG_LEVEL]`` is ignored)."""
     rec_t = np.zeros(0)
     rec = np.zeros((0, S.shape[1]))
+    o = opt.copy()
     for k in range(P.shape[0]):
-        run_patient(
-            rates, P[k], S, eligible, tumour, effector, X0[k], t_end, threshold, up_threshold,
-            prog_factor * X0[k, tumour], method_tau, tau_eps, tau_critical, rtol, atol, dose_t, dose_species,
-            dose_op, dose_values[k], auc_until, rec_t, rec, states[k], readouts[k],
-        )
+        o[O_PROG_LEVEL] = prog_factor * X0[k, tumour]
+        run_patient(rates, P[k], S, eligible, tumour, effector, X0[k], o, doses[k], rec_t, rec, states[k],
+                    readouts[k])

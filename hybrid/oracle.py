@@ -14,7 +14,6 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, types
 
-from .engine import apply_doses
 from .integrator import (
     CTX_BIRTH,
     CTX_DEATH,
@@ -27,13 +26,11 @@ from .integrator import (
     next_step_size,
     workspace,
 )
+from .schedule import apply_doses, next_stop, reached
 
 _f8 = types.float64
 _i8 = types.int64
-_SIG = types.void(
-    RatesFn, _f8[::1], _f8[:, ::1], _i8, _i8, _i8, _f8[::1], _f8, _f8, _f8[::1], _i8[::1], _i8[::1], _f8[::1],
-    _f8[::1], _f8[::1],
-)
+_SIG = types.void(RatesFn, _f8[::1], _f8[:, ::1], _i8, _i8, _i8, _f8[::1], _f8, _f8, _f8[:, ::1], _f8[::1], _f8[::1])
 
 
 @njit(cache=True)
@@ -46,10 +43,9 @@ def _log_extinction(rho, log_i_scaled, scale, n0):
 
 
 @njit(_SIG, cache=True)
-def log_extinction_probability(
-    rates, p, S, tumour, birth, death, x0, rtol, atol, dose_t, dose_species, dose_op, dose_value, t_eval, out,
-):
-    """log P(tumour extinct by t) for each t in the sorted array ``t_eval`` (days), written to ``out``."""
+def log_extinction_probability(rates, p, S, tumour, birth, death, x0, rtol, atol, doses, t_eval, out):
+    """log P(tumour extinct by t) for each t in the sorted array ``t_eval`` (days), written to ``out``; doses
+    as in :mod:`hybrid.schedule`."""
     nr, ns = S.shape
     IR = ns + 1
     II = ns + 2
@@ -72,17 +68,15 @@ def log_extinction_probability(
     eval_rhs(rates, p, S, rstoch, ctx, t, y, xs, a, K[0])
     h = 1e-3
     while t < t_end:
-        t_stop = t_end
-        if idose < dose_t.shape[0] and dose_t[idose] < t_stop:
-            t_stop = dose_t[idose]
-        if t_stop - t <= 1e-12 * max(1.0, t_stop):
+        t_stop = next_stop(t_end, idose, doses)
+        if reached(t, t_stop):
             t = t_stop
-            idose = apply_doses(y, t, idose, dose_t, dose_species, dose_op, dose_value)
+            idose = apply_doses(y, t, idose, doses)
             eval_rhs(rates, p, S, rstoch, ctx, t, y, xs, a, K[0])
             continue
         hh = min(h, t_stop - t)
         hh, err = adaptive_step(rates, p, S, rstoch, ctx, t, y, hh, K, ytmp, ynew, xs, a, rtol, atol)
-        t_new = t + hh if t_stop - (t + hh) > 1e-12 * max(1.0, t_stop) else t_stop
+        t_new = t_stop if reached(t + hh, t_stop) else t + hh
         while ie < t_eval.shape[0] and t_eval[ie] <= t_new:
             th = min(max((t_eval[ie] - t) / hh, 0.0), 1.0)
             out[ie] = _log_extinction(dense(y, K, hh, th, IR), np.log(max(dense(y, K, hh, th, II), 1e-300)),
@@ -106,18 +100,13 @@ def log_extinction_probability(
 
 
 _BATCH_SIG = types.void(
-    RatesFn, _f8[:, ::1], _f8[:, ::1], _i8, _i8, _i8, _f8[:, ::1], _f8, _f8, _f8[::1], _i8[::1], _i8[::1],
-    _f8[:, ::1], _f8[::1], _f8[:, ::1],
+    RatesFn, _f8[:, ::1], _f8[:, ::1], _i8, _i8, _i8, _f8[:, ::1], _f8, _f8, _f8[:, :, ::1], _f8[::1], _f8[:, ::1],
 )
 
 
 @njit(_BATCH_SIG, cache=True)
-def log_extinction_batch(
-    rates, P, S, tumour, birth, death, X0, rtol, atol, dose_t, dose_species, dose_op, dose_values, t_eval, out,
-):
-    """:func:`log_extinction_probability` for each row of P, X0, dose_values and out."""
+def log_extinction_batch(rates, P, S, tumour, birth, death, X0, rtol, atol, doses, t_eval, out):
+    """:func:`log_extinction_probability` for each row of P, X0, doses (one dose table per patient) and out."""
     for k in range(P.shape[0]):
-        log_extinction_probability(
-            rates, P[k], S, tumour, birth, death, X0[k], rtol, atol, dose_t, dose_species, dose_op,
-            dose_values[k], t_eval, out[k],
-        )
+        log_extinction_probability(rates, P[k], S, tumour, birth, death, X0[k], rtol, atol, doses[k], t_eval,
+                                   out[k])

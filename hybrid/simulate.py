@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from . import engine
+from . import engine, schedule
 from .errors import CartsimError
 from .model import ModelSpec
 from .models import get_model
@@ -70,10 +70,7 @@ class _Batch:
 
     P: np.ndarray  # (n, n_params)
     X0: np.ndarray  # (n, n_species)
-    dose_t: np.ndarray
-    dose_species: np.ndarray
-    dose_op: np.ndarray
-    dose_values: np.ndarray  # (n, n_doses)
+    doses: np.ndarray  # (n, n_doses, D_SIZE): one dose table per patient, see hybrid.schedule
 
 
 def _prepare(spec: ModelSpec, params: pd.DataFrame | Sequence[Parameters] | Parameters,
@@ -92,18 +89,37 @@ def _prepare(spec: ModelSpec, params: pd.DataFrame | Sequence[Parameters] | Para
     X0 = np.ascontiguousarray(P[:, spec.initial_columns])
     # Doses: lymphodepletion resets the lymphocytes to their initial value, then CAR T cells are added.
     lymph, eff = spec.index(spec.lymphocytes), spec.index(spec.effector)
-    t, sp, op, vals = [], [], [], []
+    rows = []
     for d in options.doses:
         if d.day >= options.t_end:
             continue
         if d.lymphodepletion:
-            t.append(d.day), sp.append(lymph), op.append(engine.DOSE_SET), vals.append(X0[:, lymph])
+            rows.append((d.day, lymph, schedule.DOSE_SET, X0[:, lymph]))
         if d.car_t_cells > 0:
-            t.append(d.day), sp.append(eff), op.append(engine.DOSE_ADD)
-            vals.append(np.full(len(P), d.car_t_cells))
-    dose_values = np.ascontiguousarray(np.stack(vals, axis=1) if vals else np.zeros((len(P), 0)))
-    return _Batch(np.ascontiguousarray(P), X0, np.array(t, dtype=np.float64), np.array(sp, dtype=np.int64),
-                  np.array(op, dtype=np.int64), dose_values)
+            rows.append((d.day, eff, schedule.DOSE_ADD, np.full(len(P), d.car_t_cells)))
+    doses = np.zeros((len(P), len(rows), schedule.D_SIZE))
+    for r, (day, species, op, values) in enumerate(rows):
+        doses[:, r, schedule.D_DAY] = day
+        doses[:, r, schedule.D_SPECIES] = species
+        doses[:, r, schedule.D_OP] = op
+        doses[:, r, schedule.D_VALUE] = values
+    return _Batch(np.ascontiguousarray(P), X0, doses)
+
+
+def _option_vector(options: SimOptions, prog_level: float = np.inf) -> np.ndarray:
+    """The engine's option vector (slots engine.O_*)."""
+    opt = np.zeros(engine.O_SIZE)
+    opt[engine.O_T_END] = options.t_end
+    opt[engine.O_THRESHOLD] = options.threshold
+    opt[engine.O_UP_THRESHOLD] = options.threshold * options.hysteresis
+    opt[engine.O_PROG_LEVEL] = prog_level
+    opt[engine.O_METHOD_TAU] = 1.0 if options.method == "tau" else 0.0
+    opt[engine.O_TAU_EPS] = options.tau_epsilon
+    opt[engine.O_TAU_CRITICAL] = options.tau_critical
+    opt[engine.O_RTOL] = options.rtol
+    opt[engine.O_ATOL] = _ATOL
+    opt[engine.O_AUC_UNTIL] = AUC_UNTIL_DAYS
+    return opt
 
 
 def _log_cure(spec: ModelSpec, b: _Batch, options: SimOptions, t_days: np.ndarray) -> np.ndarray | None:
@@ -113,8 +129,8 @@ def _log_cure(spec: ModelSpec, b: _Batch, options: SimOptions, t_days: np.ndarra
     out = np.empty((b.P.shape[0], t_days.shape[0]))
     log_extinction_batch(
         spec.rates, b.P, spec.stoichiometry, spec.index(spec.tumour), spec.reaction_index(spec.tumour_birth),
-        spec.reaction_index(spec.tumour_death), b.X0, float(options.rtol), _ATOL, b.dose_t, b.dose_species,
-        b.dose_op, b.dose_values, np.ascontiguousarray(t_days, dtype=np.float64), out,
+        spec.reaction_index(spec.tumour_death), b.X0, float(options.rtol), _ATOL, b.doses,
+        np.ascontiguousarray(t_days, dtype=np.float64), out,
     )
     return out
 
@@ -139,11 +155,8 @@ def simulate_batch(params: pd.DataFrame | Sequence[Parameters], seeds: Sequence[
     if n:
         engine.run_batch(
             spec.rates, b.P, spec.stoichiometry, spec.eligible, spec.index(spec.tumour),
-            spec.index(spec.effector), b.X0, float(options.t_end), float(options.threshold),
-            float(options.threshold * options.hysteresis), float(options.progression_factor),
-            options.method == "tau", float(options.tau_epsilon), float(options.tau_critical), float(options.rtol),
-            _ATOL, b.dose_t, b.dose_species, b.dose_op, b.dose_values, AUC_UNTIL_DAYS, seed_states(seeds),
-            readouts,
+            spec.index(spec.effector), b.X0, _option_vector(options), float(options.progression_factor), b.doses,
+            seed_states(seeds), readouts,
         )
     df = pd.DataFrame({col: readouts[:, k] for col, k in _READOUT_COLUMNS.items()})
     df.insert(0, "outcome", pd.Categorical.from_codes(readouts[:, engine.R_OUTCOME].astype(np.int64),
@@ -166,10 +179,8 @@ def _run_single(spec: ModelSpec, b: _Batch, options: SimOptions, rec_t: np.ndarr
     prog_level = options.progression_factor * b.X0[0, tumour] if stochastic else np.inf
     engine.run_patient(
         spec.rates, b.P[0], spec.stoichiometry, eligible, tumour, spec.index(spec.effector), b.X0[0],
-        float(options.t_end), float(options.threshold), float(options.threshold * options.hysteresis),
-        float(prog_level), options.method == "tau", float(options.tau_epsilon), float(options.tau_critical),
-        float(options.rtol), _ATOL, b.dose_t, b.dose_species, b.dose_op, b.dose_values[0], AUC_UNTIL_DAYS,
-        np.ascontiguousarray(rec_t, dtype=np.float64), rec, seed_states([seed])[0], readouts,
+        _option_vector(options, float(prog_level)), b.doses[0], np.ascontiguousarray(rec_t, dtype=np.float64),
+        rec, seed_states([seed])[0], readouts,
     )
     return readouts, rec
 

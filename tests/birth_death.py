@@ -6,6 +6,7 @@ from numba import njit
 from hybrid import engine
 from hybrid.integrator import RATES_SIG
 from hybrid.rng import seed_states
+from hybrid.schedule import D_SIZE
 
 
 @njit(RATES_SIG, cache=True)
@@ -27,13 +28,15 @@ def run(lam: float, mu: float, n0: int, t_end: float, n: int, seed: int, stop_at
     rec_t = np.array([t_end])
     outcome = np.empty(n, dtype=np.int64)
     final = np.empty(n)
-    empty_f, empty_i = np.zeros(0), np.zeros(0, dtype=np.int64)
+    no_doses = np.zeros((0, D_SIZE))
+    opt = np.zeros(engine.O_SIZE)
+    opt[[engine.O_T_END, engine.O_THRESHOLD, engine.O_UP_THRESHOLD, engine.O_PROG_LEVEL]] = t_end, 1e15, 2e15, stop_at
+    opt[[engine.O_METHOD_TAU, engine.O_TAU_EPS, engine.O_TAU_CRITICAL]] = float(method_tau), tau_eps, tau_critical
+    opt[[engine.O_RTOL, engine.O_ATOL, engine.O_AUC_UNTIL]] = 1e-8, 1e-30, 0.0
     for k in range(n):
         rec = np.full((1, 1), np.nan)
         r = np.zeros(engine.R_SIZE)
-        engine.run_patient(bd_rates, p, S, np.array([True]), 0, 0, x0, t_end, 1e15, 2e15, stop_at, method_tau,
-                           tau_eps, tau_critical, 1e-8, 1e-30, empty_f, empty_i, empty_i, empty_f, 0.0, rec_t, rec,
-                           states[k], r)
+        engine.run_patient(bd_rates, p, S, np.array([True]), 0, 0, x0, opt, no_doses, rec_t, rec, states[k], r)
         outcome[k] = int(r[engine.R_OUTCOME])
         final[k] = 0.0 if outcome[k] == engine.OUTCOME_CURE else rec[0, 0]
     return outcome, final

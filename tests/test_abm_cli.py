@@ -43,7 +43,7 @@ def test_set_overrides_are_typed_and_applied(capsys):
     (["--scenario", "no_such"], "uniform_high"),
     (["--set", "no_such=1"], "accepted names"),
     (["--set", "kill_prob_max=2"], "kill_prob_max"),
-    (["--set", "kill_prob_max=lots"], "not a number"),
+    (["--set", "kill_prob_max=lots"], "must be a number"),
     (["--set", "route=oral"], "intratumoural"),
     (["--set", "novalue"], "NAME=VALUE"),
     (["--width", "3"], "width"),

@@ -55,7 +55,7 @@ def test_parse_value_types():
     assert parse_value("moves_per_step", "4") == 4 and isinstance(parse_value("moves_per_step", "4"), int)
     assert parse_value("kill_prob_max", "0.3") == 0.3
     assert parse_value("pattern", "clustered") == "clustered"
-    with pytest.raises(ParameterError, match="not a number"):
+    with pytest.raises(ParameterError, match="must be a number"):
         parse_value("kill_prob_max", "lots")
     with pytest.raises(ParameterError, match="unknown ABM parameter"):
         parse_value("nope", "1")
