@@ -20,7 +20,7 @@ DOSE_ADD = 0
 DOSE_SET = 1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def next_stop(t_end, idose, doses):
     """The next day the integrator must land on exactly: the next dose, or t_end."""
     if idose < doses.shape[0] and doses[idose, D_DAY] < t_end:
@@ -41,7 +41,7 @@ def apply_doses(y, t, idose, doses):
     return idose
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def reached(t, t_stop):
     """Whether t is at t_stop up to rounding (the integrator then lands on t_stop exactly)."""
     return t_stop - t <= 1e-12 * max(1.0, t_stop)
