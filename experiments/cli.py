@@ -11,7 +11,7 @@ import sys
 
 from hybrid.errors import CartsimError
 
-from . import cli_abm, cli_hybrid, cli_run
+from . import cli_abm, cli_fit, cli_hybrid, cli_run
 
 
 class _Parser(argparse.ArgumentParser):
@@ -27,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Hybrid stochastic / agent-based simulator of CAR T-cell therapy.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (cli_run, cli_hybrid, cli_abm):
+    for module in (cli_run, cli_fit, cli_hybrid, cli_abm):
         module.register(sub)
     return parser
 

@@ -465,3 +465,23 @@ def run_batch(rates, P, S, eligible, tumour, effector, X0, opt, prog_factor, dos
         o[O_PROG_LEVEL] = prog_factor * X0[k, tumour]
         run_patient(rates, P[k], S, eligible, tumour, effector, X0[k], o, doses[k], rec_t, rec, states[k],
                     readouts[k])
+
+
+_MEAN_FIELD_SIG = types.void(
+    RatesFn, _f8[:, ::1], _f8[:, ::1], _i8, _i8, _f8[:, ::1], _f8[::1], _f8[:, :, ::1], _f8[::1], _f8[:, :, ::1],
+)
+
+
+@njit(_MEAN_FIELD_SIG, cache=True)
+def mean_field_batch(rates, P, S, tumour, effector, X0, opt, doses, rec_t, rec):
+    """The deterministic mean field of each row of P at the days ``rec_t``, into ``rec`` (n, len(rec_t),
+    n_species): every species on the ODE, no progression stop (``opt``'s threshold and progression slots are
+    ignored)."""
+    ns = S.shape[1]
+    eligible = np.zeros(ns, dtype=np.bool_)
+    o = opt.copy()
+    o[O_PROG_LEVEL] = np.inf
+    rng = np.ones(4, dtype=np.uint64)  # never drawn from: nothing is stochastic
+    readouts = np.zeros(R_SIZE)
+    for k in range(P.shape[0]):
+        run_patient(rates, P[k], S, eligible, tumour, effector, X0[k], o, doses[k], rec_t, rec[k], rng, readouts)

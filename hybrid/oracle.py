@@ -30,7 +30,9 @@ from .schedule import apply_doses, next_stop, reached
 
 _f8 = types.float64
 _i8 = types.int64
-_SIG = types.void(RatesFn, _f8[::1], _f8[:, ::1], _i8, _i8, _i8, _f8[::1], _f8, _f8, _f8[:, ::1], _f8[::1], _f8[::1])
+_SIG = types.void(
+    RatesFn, _f8[::1], _f8[:, ::1], _i8, _i8, _i8, _f8[::1], _f8, _f8, _f8[:, ::1], _f8[::1], _f8[::1], _f8[:, ::1],
+)
 
 
 @njit(cache=True)
@@ -43,9 +45,10 @@ def _log_extinction(rho, log_i_scaled, scale, n0):
 
 
 @njit(_SIG, cache=True)
-def log_extinction_probability(rates, p, S, tumour, birth, death, x0, rtol, atol, doses, t_eval, out):
+def log_extinction_probability(rates, p, S, tumour, birth, death, x0, rtol, atol, doses, t_eval, out, moments):
     """log P(tumour extinct by t) for each t in the sorted array ``t_eval`` (days), written to ``out``; doses
-    as in :mod:`hybrid.schedule`."""
+    as in :mod:`hybrid.schedule`. If ``moments`` has rows, row k receives rho(t_k) and log I(t_k), which fix
+    the whole distribution of the tumour size at t_k (see :func:`hybrid.tumour_law`)."""
     nr, ns = S.shape
     IR = ns + 1
     II = ns + 2
@@ -61,8 +64,12 @@ def log_extinction_probability(rates, p, S, tumour, birth, death, x0, rtol, atol
     t = 0.0
     ie = 0
     idose = 0
+    keep = moments.shape[0] > 0
     while ie < t_eval.shape[0] and t_eval[ie] <= 0.0:
         out[ie] = -np.inf if n0 > 0 else 0.0
+        if keep:
+            moments[ie, 0] = 0.0
+            moments[ie, 1] = -np.inf
         ie += 1
     t_end = t_eval[t_eval.shape[0] - 1] if t_eval.shape[0] > 0 else 0.0
     eval_rhs(rates, p, S, rstoch, ctx, t, y, xs, a, K[0])
@@ -79,8 +86,12 @@ def log_extinction_probability(rates, p, S, tumour, birth, death, x0, rtol, atol
         t_new = t_stop if reached(t + hh, t_stop) else t + hh
         while ie < t_eval.shape[0] and t_eval[ie] <= t_new:
             th = min(max((t_eval[ie] - t) / hh, 0.0), 1.0)
-            out[ie] = _log_extinction(dense(y, K, hh, th, IR), np.log(max(dense(y, K, hh, th, II), 1e-300)),
-                                      ctx[CTX_LOG_SCALE], n0)
+            rho = dense(y, K, hh, th, IR)
+            log_i = np.log(max(dense(y, K, hh, th, II), 1e-300))
+            out[ie] = _log_extinction(rho, log_i, ctx[CTX_LOG_SCALE], n0)
+            if keep:
+                moments[ie, 0] = rho
+                moments[ie, 1] = log_i + ctx[CTX_LOG_SCALE]
             ie += 1
         for k in range(ny):
             y[k] = ynew[k]
@@ -96,17 +107,22 @@ def log_extinction_probability(rates, p, S, tumour, birth, death, x0, rtol, atol
             K[0, II] *= f
     while ie < t_eval.shape[0]:
         out[ie] = _log_extinction(y[IR], np.log(max(y[II], 1e-300)), ctx[CTX_LOG_SCALE], n0)
+        if keep:
+            moments[ie, 0] = y[IR]
+            moments[ie, 1] = np.log(max(y[II], 1e-300)) + ctx[CTX_LOG_SCALE]
         ie += 1
 
 
 _BATCH_SIG = types.void(
     RatesFn, _f8[:, ::1], _f8[:, ::1], _i8, _i8, _i8, _f8[:, ::1], _f8, _f8, _f8[:, :, ::1], _f8[::1], _f8[:, ::1],
+    _f8[:, :, ::1],
 )
 
 
 @njit(_BATCH_SIG, cache=True)
-def log_extinction_batch(rates, P, S, tumour, birth, death, X0, rtol, atol, doses, t_eval, out):
-    """:func:`log_extinction_probability` for each row of P, X0, doses (one dose table per patient) and out."""
+def log_extinction_batch(rates, P, S, tumour, birth, death, X0, rtol, atol, doses, t_eval, out, moments):
+    """:func:`log_extinction_probability` for each row of P, X0, doses (one dose table per patient), out and
+    moments (shape (n, 0, 2) when not wanted)."""
     for k in range(P.shape[0]):
         log_extinction_probability(rates, P[k], S, tumour, birth, death, X0[k], rtol, atol, doses[k], t_eval,
-                                   out[k])
+                                   out[k], moments[k])

@@ -22,6 +22,7 @@ from .options import SimOptions
 from .oracle import log_extinction_batch
 from .params import Parameters, parameter_matrix
 from .rng import seed_states
+from .tumour_law import progression_free
 
 AUC_UNTIL_DAYS = 28.0
 """CAR T exposure is reported as the area under C(t) over days 0–28."""
@@ -122,15 +123,18 @@ def _option_vector(options: SimOptions, prog_level: float = np.inf) -> np.ndarra
     return opt
 
 
-def _log_cure(spec: ModelSpec, b: _Batch, options: SimOptions, t_days: np.ndarray) -> np.ndarray | None:
-    """(n, len(t_days)) log P(cure by t), or None when the model is not linear in the tumour."""
+def _log_cure(spec: ModelSpec, b: _Batch, options: SimOptions, t_days: np.ndarray,
+              moments: np.ndarray | None = None) -> np.ndarray | None:
+    """(n, len(t_days)) log P(cure by t), or None when the model is not linear in the tumour. ``moments``
+    (n, len(t_days), 2), if given, receives rho(t) and log I(t) of Kendall's formula."""
     if not spec.linear_tumour:
         return None
-    out = np.empty((b.P.shape[0], t_days.shape[0]))
+    n = b.P.shape[0]
+    out = np.empty((n, t_days.shape[0]))
     log_extinction_batch(
         spec.rates, b.P, spec.stoichiometry, spec.index(spec.tumour), spec.reaction_index(spec.tumour_birth),
         spec.reaction_index(spec.tumour_death), b.X0, float(options.rtol), _ATOL, b.doses,
-        np.ascontiguousarray(t_days, dtype=np.float64), out,
+        np.ascontiguousarray(t_days, dtype=np.float64), out, np.zeros((n, 0, 2)) if moments is None else moments,
     )
     return out
 
@@ -266,6 +270,55 @@ def cure_probability_exact(params: Parameters | pd.DataFrame | Sequence[Paramete
     if np.ndim(t_days) == 0:
         prob = prob[:, 0]
     return prob[0] if isinstance(params, Parameters) else prob
+
+
+def progression_free_exact(params: Parameters | pd.DataFrame | Sequence[Parameters], t_days: np.ndarray,
+                           options: SimOptions | None = None, model: str | ModelSpec | None = None,
+                           grid_days: float = 1.0) -> np.ndarray | None:
+    """Exact-path probability that each patient is progression-free (neither cured counts as progression)
+    at each day of ``t_days`` (increasing): (patients, len(t_days)); None when the model is not linear in B.
+
+    From the oracle's one ODE solve per patient: Kendall's law of the tumour size gives P(B(t) < progression
+    level) on a grid every ``grid_days`` days, and its running minimum is P(no progression by t). The running
+    minimum is exact while the tumour, once above the level, stays there (regrowth) and catches an early
+    deterministic overshoot; cure (B = 0) counts as progression-free, as in PFS."""
+    options = options or SimOptions()
+    spec = _model_of(model, params)
+    t = np.asarray(t_days, dtype=np.float64)
+    if t.ndim != 1 or np.any(np.diff(t) < 0) or np.any(t < 0):
+        raise CartsimError("t_days must be an increasing array of days >= 0")
+    if not spec.linear_tumour:
+        return None
+    grid = np.union1d(t, np.arange(0.0, float(t.max()) + grid_days, grid_days))
+    b = _prepare(spec, params, options)
+    n = b.P.shape[0]
+    moments = np.empty((n, grid.shape[0], 2))
+    _log_cure(spec, b, options, grid, moments)
+    tumour = spec.index(spec.tumour)
+    pf = np.empty((n, grid.shape[0]))
+    progression_free(np.ascontiguousarray(moments[:, :, 0]), np.ascontiguousarray(moments[:, :, 1]),
+                     np.ascontiguousarray(b.X0[:, tumour]),
+                     np.ascontiguousarray(options.progression_factor * b.X0[:, tumour]), pf)
+    return pf[:, np.searchsorted(grid, t)]
+
+
+def mean_field(params: pd.DataFrame | Sequence[Parameters], t_days: np.ndarray, options: SimOptions | None = None,
+               model: str | ModelSpec | None = None) -> np.ndarray:
+    """The deterministic mean field of many patients at the days ``t_days`` (increasing, >= 0), in one kernel
+    call: an array (patients, len(t_days), species) in cells, species in the model's order. Doses in
+    ``options`` are applied."""
+    options = options or SimOptions()
+    spec = _model_of(model, params)
+    t = np.ascontiguousarray(np.asarray(t_days, dtype=np.float64))
+    if t.ndim != 1 or t.size == 0 or np.any(np.diff(t) <= 0) or t[0] < 0:
+        raise CartsimError("t_days must be a non-empty increasing array of days >= 0")
+    options = dataclasses.replace(options, t_end=max(float(t[-1]), 1e-9))
+    b = _prepare(spec, params, options)
+    rec = np.full((b.P.shape[0], t.shape[0], len(spec.species)), np.nan)
+    if b.P.shape[0]:
+        engine.mean_field_batch(spec.rates, b.P, spec.stoichiometry, spec.index(spec.tumour),
+                                spec.index(spec.effector), b.X0, _option_vector(options), b.doses, t, rec)
+    return rec
 
 
 def solve_trajectory(params: Parameters, t_days: np.ndarray, options: SimOptions | None = None,

@@ -1,0 +1,209 @@
+"""``cartsim fit``: maximum-likelihood calibration of a population (summary kinetics and/or a PFS curve) or of
+individual patients (per-patient kinetics), with profile intervals, an identifiability report, a calibrated
+cohort config and, for PFS, a full hybrid Monte Carlo confirmation."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import hybrid
+
+from ..store import write_json
+from . import fitting, report
+from .data import PatientKinetics, SummaryKinetics
+from .kinetics import SummaryFit, effector_per_ul, patient_nll
+from .km import ExactPFS, goodness_of_fit, intervals
+from .km import nll as km_nll
+from .population import Proposal, cohort_config, hyper_values
+from .spec import FitSpec
+
+MAX_ROUNDS = 4
+LOW_ESS = 50.0
+"""Below this many effective patients an evaluation is refused (large penalty): too few to trust."""
+
+
+def _log(msg: str, quiet: bool) -> None:
+    if not quiet:
+        print(f"cartsim fit: {msg}", file=sys.stderr, flush=True)
+
+
+def _proposal_free(spec: FitSpec, free: dict[str, dict[str, float]], first: bool) -> dict[str, dict[str, float]]:
+    """Proposal hyperparameters: broad over the bounds in the first round, then around the estimate."""
+    out = {}
+    for p, hv in free.items():
+        med = [h for h in spec.hypers if h.param == p and h.which == "median"]
+        sig = [h for h in spec.hypers if h.param == p and h.which == "sigma"]
+        if first:
+            m = float(np.sqrt(med[0].lo * med[0].hi)) if med else hv["median"]
+            s_hi = sig[0].hi if sig else hv["sigma"]
+            spread = np.log(med[0].hi / med[0].lo) / 4 if med else 0.0
+            out[p] = {"median": m, "sigma": float(np.hypot(s_hi, spread))}
+        else:
+            out[p] = {"median": hv["median"], "sigma": float(1.3 * hv["sigma"] + 0.02)}
+    return out
+
+
+class _Objective:
+    """-log L of the population hyperparameters (optimiser coordinates) over one proposal population."""
+
+    def __init__(self, fixed, hypers, km_obj, km_data, kin_obj):
+        self.fixed, self.hypers = {p: dict(v) for p, v in fixed.items()}, hypers
+        self.km_obj, self.km_data, self.kin_obj = km_obj, km_data, kin_obj
+
+    def evaluate(self, x: np.ndarray) -> tuple[float, float, np.ndarray | None]:
+        """(-log L, effective sample size, fitted PFS curve or None)."""
+        target = hyper_values(self.fixed, self.hypers, x)
+        total, e, curve = 0.0, np.inf, None
+        if self.km_obj is not None:
+            curve, e = self.km_obj.curve(target)
+            total += km_nll(curve, self.km_data)
+        if self.kin_obj is not None:
+            f, e2 = self.kin_obj.nll(target)
+            total, e = total + f, min(e, e2)
+        return total, e, curve
+
+    def nll(self, x: np.ndarray) -> float:
+        f, e, _ = self.evaluate(x)
+        return f + (1e6 * (LOW_ESS - e) if e < LOW_ESS else 0.0)
+
+
+def fit_population(spec: FitSpec, quiet: bool = True) -> dict[str, Any]:
+    """Fit the population hyperparameters to summary kinetics and/or a KM curve by importance reweighting."""
+    hypers = spec.hypers
+    bounds = [h.x_bounds for h in hypers]
+    free = {p: dict(v) for p, v in spec.free.items()}
+    x0 = np.array([hypers[i].to_x(free[h.param][h.which]) for i, h in enumerate(hypers)])
+    km_data = intervals(spec.km, spec.n_patients) if spec.km is not None else None
+    rounds = []
+    for r in range(MAX_ROUNDS):
+        pf = _proposal_free(spec, free, first=(r == 0))
+        base = {**spec.base, "cohort": {**spec.base.get("cohort", {}),
+                                        "seed": int(spec.base.get("cohort", {}).get("seed", 0)) + 7919 * r}}
+        t0 = time.perf_counter()
+        prop = Proposal.sample(base, pf, spec.virtual_patients, spec.source)
+        km_obj = ExactPFS(prop, km_data.days) if km_data is not None else None
+        kin_obj = None
+        if isinstance(spec.kinetics, SummaryKinetics):
+            n_day = spec.kinetics.n if spec.kinetics.n is not None else np.full(len(spec.kinetics.day),
+                                                                                   float(spec.n_patients))
+            kin_obj = SummaryFit(prop, spec.kinetics, n_day)
+        _log(f"round {r + 1}: {spec.virtual_patients} virtual patients simulated on the exact path in "
+             f"{time.perf_counter() - t0:.1f} s", quiet)
+
+        obj = _Objective(free, hypers, km_obj, km_data, kin_obj)
+        evaluate, nll = obj.evaluate, obj.nll
+        best = fitting.multistart(nll, bounds, spec.starts, spec.seed + r, x0)
+        free = hyper_values(free, hypers, best.x)
+        x0 = best.x
+        _, e, _ = evaluate(best.x)
+        rounds.append({"round": r + 1, "proposal": pf, "nll": best.nll, "ess": e, "estimate": free})
+        _log(f"round {r + 1}: -log L {best.nll:.3f}, effective sample size {e:,.0f}", quiet)
+        if e >= spec.min_ess:
+            break
+    intervals_ = {}
+    for i, h in enumerate(hypers):
+        lo, hi, lo_b, hi_b, prof = fitting.profile(nll, best, bounds, i)
+        intervals_[h.name] = {"estimate": h.from_x(best.x[i]), "low": h.from_x(lo), "high": h.from_x(hi),
+                              "low_at_bound": lo_b, "high_at_bound": hi_b,
+                              "profile": [(h.from_x(v), f - best.nll) for v, f in prof]}
+    corr = fitting.correlations(nll, best.x, bounds)
+    out: dict[str, Any] = {
+        "mode": "population", "hyperparameters": intervals_, "population": free, "nll": best.nll,
+        "identifiability": fitting.identifiability([h.name for h in hypers], corr, intervals_),
+        "diagnostics": {"rounds": rounds, "starts": best.starts, "effective_sample_size": rounds[-1]["ess"],
+                        "virtual_patients_per_evaluation": spec.virtual_patients,
+                        "method": "importance-reweighted common random numbers on the exact path"},
+    }
+    _, _, curve = evaluate(best.x)
+    if curve is not None:
+        out["pfs"] = {"days": km_data.days.tolist(), "observed": km_data.observed.tolist(),
+                      "fitted": curve.tolist(), **goodness_of_fit(curve, km_data, len(hypers))}
+        if spec.km.n_at_risk is None:
+            out["pfs"]["note"] = "no n_at_risk: events reconstructed assuming no censoring before each point"
+    if kin_obj is not None:
+        q = np.exp(kin_obj.quantiles(prop.log_weights(free)))
+        out["kinetics"] = {"days": spec.kinetics.day.tolist(), "fitted_q25_median_q75": q.tolist(),
+                           "observed_q25_median_q75": np.exp(kin_obj.observed).tolist()}
+    return out
+
+
+def fit_individuals(spec: FitSpec, quiet: bool = True) -> dict[str, Any]:
+    """Maximum likelihood per patient (free parameters and the log-count error sd), profile intervals, and the
+    population median and spread of the estimates (a standard two-stage analysis)."""
+    names = list(spec.individual)
+    data: PatientKinetics = spec.kinetics
+    mspec = hybrid.get_model(spec.model)
+    cohort = spec.base.get("cohort", {})
+    fixed = {k: v for k, v in spec.base.get("parameters", {}).items() if not isinstance(v, dict)}
+    base_vals = {**mspec.preset(cohort.get("preset")), **fixed}
+    bounds = [(np.log(lo), np.log(hi)) for lo, hi in spec.individual.values()]
+    bounds.append((np.log(spec.error_sigma[0]), np.log(spec.error_sigma[1])))
+    labels = [*names, "error_sigma"]
+    patients = {}
+    for pid in data.patients:
+        d = data.of(pid)
+
+        def nll(x: np.ndarray, d=d) -> float:
+            vals = dict(zip(names, np.exp(x[:-1]), strict=True))
+            try:
+                p = hybrid.Parameters(mspec, **{**base_vals, **vals})
+            except hybrid.CartsimError:
+                return 1e12
+            mu = effector_per_ul(p, d.day)[0]
+            return patient_nll(np.log(np.maximum(mu, 1e-300)), d, float(np.exp(x[-1])))
+
+        best = fitting.multistart(nll, bounds, spec.starts, spec.seed)
+        ints = {}
+        for i, lab in enumerate(labels):
+            lo, hi, lo_b, hi_b, prof = fitting.profile(nll, best, bounds, i)
+            ints[lab] = {"estimate": float(np.exp(best.x[i])), "low": float(np.exp(lo)), "high": float(np.exp(hi)),
+                         "low_at_bound": lo_b, "high_at_bound": hi_b,
+                         "profile": [(float(np.exp(v)), f - best.nll) for v, f in prof]}
+        corr = fitting.correlations(nll, best.x, bounds)
+        patients[pid] = {"estimates": ints, "nll": best.nll, "starts": best.starts,
+                         "identifiability": fitting.identifiability(labels, corr, ints)}
+        _log(f"patient {pid}: -log L {best.nll:.3f}", quiet)
+    est = np.array([[patients[p]["estimates"][n]["estimate"] for n in names] for p in patients])
+    pop = {}
+    for j, n in enumerate(names):
+        logs = np.log(est[:, j])
+        pop[n] = {"median": float(np.exp(np.median(logs))),
+                  "sigma": float(np.std(logs, ddof=1)) if len(logs) > 1 else 0.0}
+    return {"mode": "individual", "patients": patients, "population": pop,
+            "population_method": "two-stage: median and sd of the individual log estimates"}
+
+
+def run_fit(spec: FitSpec, out_dir: Path, quiet: bool = True, workers: int | None = None) -> dict[str, Any]:
+    """Run the fit described by ``spec``; write fit.json, calibrated.toml and figures into ``out_dir``."""
+    from ..runner import versions
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    if isinstance(spec.kinetics, PatientKinetics):
+        result = fit_individuals(spec, quiet)
+        pop = {n: v for n, v in result["population"].items() if v["sigma"] > 0}
+        fixed = {n: v["median"] for n, v in result["population"].items() if v["sigma"] == 0}
+        base = {**spec.base, "parameters": {**spec.base.get("parameters", {}), **fixed}}
+    else:
+        result = fit_population(spec, quiet)
+        pop, base = result["population"], spec.base
+    result["seconds"] = time.perf_counter() - t0
+    calibrated = cohort_config(base, pop, int(spec.base.get("cohort", {}).get("n", 1000)))
+    calibrated["title"] = f"Calibrated by cartsim fit: {spec.title}".strip()
+    report.write_toml(out_dir / "calibrated.toml", calibrated,
+                      f"written by cartsim fit from {Path(spec.source).name}; run it with cartsim run")
+    result.update(title=spec.title, config=str(spec.source), versions=versions())
+    if spec.km is not None and spec.confirm:
+        result["confirmation"] = report.confirm_pfs(out_dir / "calibrated.toml", out_dir / "confirmation", spec.km,
+                                                    workers)
+        _log(f"Monte Carlo confirmation: largest distance to the observed curve "
+             f"{result['confirmation']['max_vertical_distance']:.3f}", quiet)
+    write_json(out_dir / "fit.json", result)
+    report.fit_figures(spec, result, out_dir)
+    return result

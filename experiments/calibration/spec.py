@@ -1,0 +1,244 @@
+"""Fit and prediction configs (``kind = "fit"`` / ``kind = "predict"``), validated up front like every config:
+errors name the file, the key path and what is accepted, before any simulation starts.
+
+The virtual population is described with the cohort config's own tables (``[cohort]``, ``[parameters]``,
+``[variability]``), checked by :func:`experiments.config.validate`; data files are relative to the config.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hybrid.constraints import Interval
+from hybrid.errors import CartsimError
+from hybrid.models import get_model
+
+from ..config import validate
+from ..schema import Table, check_number
+from .data import KaplanMeier, PatientKinetics, SummaryKinetics, load_kinetics, load_km
+from .population import Hyper, cohort_config
+
+_COHORT_TABLES = ("cohort", "parameters", "variability", "doses")
+
+
+@dataclass
+class FitSpec:
+    """A validated fit: the population base config, data, free parameters and optimiser settings."""
+
+    source: str
+    title: str
+    base: dict[str, Any]  # cohort config tables without the free parameters
+    model: str
+    kinetics: PatientKinetics | SummaryKinetics | None
+    km: KaplanMeier | None
+    n_patients: int | None
+    hypers: list[Hyper] = field(default_factory=list)  # population hyperparameters (summary kinetics, PFS)
+    free: dict[str, dict[str, float]] = field(default_factory=dict)  # start / fixed median and sigma
+    individual: dict[str, tuple[float, float]] = field(default_factory=dict)  # per-patient kinetics bounds
+    error_sigma: tuple[float, float] = (0.05, 3.0)
+    starts: int = 4
+    seed: int = 0
+    virtual_patients: int = 20_000
+    min_ess: float = 10_000
+    kinetics_patients: int = 2_000
+    confirm: bool = True
+
+
+@dataclass
+class PredictSpec:
+    """A validated per-patient prediction: population prior, one patient's counts, sampler settings."""
+
+    source: str
+    title: str
+    base: dict[str, Any]
+    model: str
+    prior: dict[str, dict[str, float]]
+    kinetics: PatientKinetics
+    error_sigma: float
+    walkers: int = 24
+    steps: int = 1500
+    burn: int = 500
+    seed: int = 0
+    draws: int = 400
+
+
+def _base(source: str, cfg: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
+    base = {k: copy.deepcopy(cfg[k]) for k in _COHORT_TABLES if k in cfg}
+    spec = validate({"kind": "cohort", **base}, source)  # the population's own tables, checked as a cohort
+    return base, spec.model
+
+
+def _path(source: str, t: Table, key: str) -> Path | None:
+    raw = t.string(key)
+    if raw is None:
+        return None
+    p = Path(raw)
+    if not p.is_absolute():
+        p = Path(source).resolve().parent / p
+    if not p.exists():
+        t.fail(t.key(key), f"data file not found: {p}")
+    return p
+
+
+def _bounds(source: str, t: Table, key: str, lo_ok: float, log: bool) -> tuple[float, float] | float | None:
+    """``key = [lo, hi]`` (free) or ``key = value`` (fixed)."""
+    if not t.has(key):
+        t.seen.add(key)
+        return None
+    v = t.raw(key)
+    if isinstance(v, list):
+        if len(v) != 2:
+            t.fail(t.key(key), "must be [low, high] bounds or a fixed number")
+        lo = check_number(source, f"{t.key(key)}[0]", v[0], lo=lo_ok, lo_open=log)
+        hi = check_number(source, f"{t.key(key)}[1]", v[1], lo=lo_ok, lo_open=log)
+        if not lo < hi:
+            t.fail(t.key(key), f"bounds must satisfy low < high, got [{lo:g}, {hi:g}]")
+        return (lo, hi)
+    return check_number(source, t.key(key), v, lo=lo_ok, lo_open=log)
+
+
+def _start(source: str, t: Table, bounds: tuple[float, float], log: bool, key: str) -> float:
+    default = float(np.sqrt(bounds[0] * bounds[1])) if log else 0.5 * (bounds[0] + bounds[1])
+    v = t.value(key, Interval(lo=bounds[0], hi=bounds[1]), default)
+    return float(v)
+
+
+def validate_fit(cfg: Mapping[str, Any], source: str) -> FitSpec:
+    top = Table(source, "", cfg)
+    top.choice("kind", ("fit",))
+    title = top.string("title", "") or ""
+    top.string("description")
+    for k in _COHORT_TABLES:
+        top.seen.add(k)
+    base, model = _base(source, cfg)
+    mspec = get_model(model)
+
+    d = top.table("data") or top.fail("data", "missing [data] table (kinetics_csv and/or pfs_csv)")
+    kin_path, km_path = _path(source, d, "kinetics_csv"), _path(source, d, "pfs_csv")
+    n_patients = d.integer("n_patients", None, lo=1)
+    d.done(["kinetics_csv", "pfs_csv", "n_patients"])
+    if kin_path is None and km_path is None:
+        d.fail(d.path, "needs kinetics_csv and/or pfs_csv")
+    kinetics = load_kinetics(kin_path) if kin_path else None
+    km = load_km(km_path) if km_path else None
+    if km is not None and km.n_at_risk is None and n_patients is None:
+        d.fail(d.key("n_patients"), "the PFS curve has no n_at_risk column: give the trial's number of patients")
+    if isinstance(kinetics, PatientKinetics) and km is not None:
+        d.fail(d.path, "per-patient kinetics fit individual patients; fit a PFS curve in a separate config")
+
+    spec = FitSpec(source=source, title=title, base=base, model=model, kinetics=kinetics, km=km,
+                   n_patients=n_patients)
+    ft = top.table("free") or top.fail("free", "missing [free.NAME] tables: the parameters to fit")
+    if not ft.data:
+        ft.fail(ft.path, "needs at least one [free.NAME] table")
+    fixed = dict(base.get("parameters", {}))
+    for name, raw in ft.data.items():
+        ft.seen.add(name)
+        kp = ft.key(name)
+        if name not in mspec.param_specs:
+            raise CartsimError(f"{source}: {kp}: unknown parameter {name!r} of model {model}; accepted: "
+                               f"{', '.join(mspec.param_names)}")
+        if name in fixed:
+            raise CartsimError(f"{source}: {kp}: {name} is also set in [parameters]; a parameter is either fixed "
+                               "or fitted")
+        t = Table(source, kp, raw)
+        if isinstance(kinetics, PatientKinetics):
+            b = _bounds(source, t, "bounds", 0.0, True)
+            if not isinstance(b, tuple):
+                t.fail(t.key("bounds"), "per-patient fits need bounds = [low, high] (units of the parameter)")
+            t.done(["bounds"])
+            spec.individual[name] = b
+            continue
+        med = _bounds(source, t, "median", 0.0, True)
+        sig = _bounds(source, t, "sigma", 0.0, False)
+        if med is None:
+            t.fail(t.key("median"), "missing: [low, high] bounds or a fixed value (units of the parameter)")
+        if sig is None:
+            t.fail(t.key("sigma"), "missing: [low, high] bounds or a fixed value (sd of log values)")
+        if (isinstance(sig, tuple) and sig[0] <= 0) or (not isinstance(sig, tuple) and sig <= 0):
+            t.fail(t.key("sigma"), "must stay > 0: the population is reweighted, which needs a spread")
+        hv = {}
+        for which, b in (("median", med), ("sigma", sig)):
+            if isinstance(b, tuple):
+                spec.hypers.append(Hyper(name, which, *b))
+                hv[which] = _start(source, t, b, which == "median", f"start_{which}")
+            else:
+                t.seen.add(f"start_{which}")
+                hv[which] = float(b)
+        t.done(["median", "sigma", "start_median", "start_sigma"])
+        spec.free[name] = hv
+    if not isinstance(kinetics, PatientKinetics) and not spec.hypers:
+        ft.fail(ft.path, "every median and sigma is fixed: give [low, high] bounds to at least one")
+
+    f = top.table("fit") or Table(source, "fit", {})
+    spec.starts = f.integer("starts", 4, lo=1, hi=100)
+    spec.seed = f.integer("seed", 0, lo=0)
+    spec.virtual_patients = f.integer("virtual_patients", 20_000, lo=100, hi=10**6)
+    spec.min_ess = f.number("min_ess", min(10_000, spec.virtual_patients / 2), lo=10.0)
+    spec.kinetics_patients = f.integer("kinetics_patients", 2_000, lo=50, hi=10**6)
+    spec.confirm = f.boolean("confirm", True)
+    es = _bounds(source, f, "error_sigma", 0.0, True)
+    if es is not None:
+        if not isinstance(es, tuple):
+            f.fail(f.key("error_sigma"), "must be [low, high] bounds (sd of log counts)")
+        spec.error_sigma = es
+    f.done(["starts", "seed", "virtual_patients", "min_ess", "kinetics_patients", "confirm", "error_sigma"])
+    if spec.min_ess > spec.virtual_patients:
+        f.fail(f.key("min_ess"), f"cannot exceed virtual_patients ({spec.virtual_patients})")
+    if isinstance(kinetics, SummaryKinetics) and kinetics.n is None and n_patients is None:
+        d.fail(d.key("n_patients"), "summary kinetics without an n column need the number of patients behind "
+                                    "each quantile")
+    top.done(["kind", "title", "description", *_COHORT_TABLES, "data", "free", "fit"])
+    if spec.free:  # the population with start values must itself be a valid cohort
+        validate(cohort_config(base, spec.free, 10), source)
+    return spec
+
+
+def validate_predict(cfg: Mapping[str, Any], source: str) -> PredictSpec:
+    top = Table(source, "", cfg)
+    top.choice("kind", ("predict",))
+    title = top.string("title", "") or ""
+    top.string("description")
+    for k in _COHORT_TABLES:
+        top.seen.add(k)
+    base, model = _base(source, cfg)
+    mspec = get_model(model)
+    d = top.table("data") or top.fail("data", "missing [data] table (kinetics_csv, error_sigma)")
+    path = _path(source, d, "kinetics_csv")
+    if path is None:
+        d.fail(d.key("kinetics_csv"), "missing: one patient's counts (patient,day,car_t_per_ul[,lloq])")
+    es = d.value("error_sigma", Interval(lo=0.0, lo_open=True), 0.5)
+    d.done(["kinetics_csv", "error_sigma"])
+    kin = load_kinetics(path)
+    if not isinstance(kin, PatientKinetics) or len(kin.patients) != 1:
+        d.fail(d.key("kinetics_csv"), "needs per-patient rows of exactly one patient")
+    pt = top.table("prior") or top.fail("prior", "missing [prior.NAME] tables (median, sigma)")
+    prior: dict[str, dict[str, float]] = {}
+    for name, raw in pt.data.items():
+        pt.seen.add(name)
+        if name not in mspec.param_specs:
+            raise CartsimError(f"{source}: {pt.key(name)}: unknown parameter {name!r} of model {model}; accepted: "
+                               f"{', '.join(mspec.param_names)}")
+        t = Table(source, pt.key(name), raw)
+        prior[name] = {"median": t.number("median", required=True, lo=0.0, lo_open=True),
+                       "sigma": t.number("sigma", required=True, lo=0.0, lo_open=True)}
+        t.done(["median", "sigma"])
+    if not prior:
+        pt.fail(pt.path, "needs at least one [prior.NAME] table")
+    s = top.table("sampler") or Table(source, "sampler", {})
+    out = PredictSpec(source=source, title=title, base=base, model=model, prior=prior, kinetics=kin,
+                      error_sigma=float(es),
+                      walkers=s.integer("walkers", max(24, 4 * len(prior)), lo=2 * len(prior) + 2, hi=1000),
+                      steps=s.integer("steps", 1500, lo=100, hi=10**6), burn=s.integer("burn", 500, lo=0),
+                      seed=s.integer("seed", 0, lo=0), draws=s.integer("draws", 400, lo=10, hi=100_000))
+    s.done(["walkers", "steps", "burn", "seed", "draws"])
+    if out.burn >= out.steps:
+        s.fail(s.key("burn"), f"must be below steps ({out.steps})")
+    top.done(["kind", "title", "description", *_COHORT_TABLES, "data", "prior", "sampler"])
+    return out
