@@ -12,6 +12,7 @@ import pytest
 from scipy import stats
 
 from hybrid import Dose, Parameters, SimOptions, cure_probability_exact, simulate_batch
+from hybrid import progression_free_exact as hybrid_pfs
 
 Z = 4.0
 
@@ -74,3 +75,19 @@ def test_the_ks_check_can_fail():
     df = simulate_batch([other] * n, np.random.SeedSequence(2024).spawn(n), opts, exact=False)
     days = df.loc[df["outcome"] == "cure", "t_event_days"].to_numpy()
     assert stats.kstest(days, cure_time_cdf(p, opts)).pvalue < 1e-3
+
+
+@pytest.mark.parametrize("r_b", [0.1, 0.12])
+def test_exact_progression_free_curve_matches_the_monte_carlo(r_b):
+    """hybrid.progression_free_exact (Kendall's law of the tumour size, one ODE solve) against the hybrid
+    Monte Carlo's fraction progression-free at several days, within 4 SE."""
+    p = Parameters.from_preset("kimmel2021", r_B=r_b)
+    days = np.array([150.0, 250.0, 300.0, 365.0, 450.0, 600.0])
+    exact = hybrid_pfs([p], days)[0]
+    n = 3000
+    df = simulate_batch([p] * n, np.random.SeedSequence(8).spawn(n), SimOptions(), exact=False)
+    prog = (df["outcome"] == "progression").to_numpy()
+    mc = np.array([1 - np.mean(prog & (df["t_event_days"].to_numpy() <= d)) for d in days])
+    se = np.sqrt(np.maximum(exact * (1 - exact), 1e-4) / n)
+    assert np.any((exact > 0.05) & (exact < 0.95)), "the days must see progressions happen"
+    assert np.all(np.abs(mc - exact) <= Z * se), f"MC {mc.round(4)} vs exact {exact.round(4)}"

@@ -142,20 +142,23 @@ def fit_individuals(spec: FitSpec, quiet: bool = True) -> dict[str, Any]:
     fixed = {k: v for k, v in spec.base.get("parameters", {}).items() if not isinstance(v, dict)}
     base_vals = {**mspec.preset(cohort.get("preset")), **fixed}
     bounds = [(np.log(lo), np.log(hi)) for lo, hi in spec.individual.values()]
-    bounds.append((np.log(spec.error_sigma[0]), np.log(spec.error_sigma[1])))
-    labels = [*names, "error_sigma"]
+    known_sigma = not isinstance(spec.error_sigma, tuple)
+    if not known_sigma:
+        bounds.append((np.log(spec.error_sigma[0]), np.log(spec.error_sigma[1])))
+    labels = [*names] if known_sigma else [*names, "error_sigma"]
     patients = {}
     for pid in data.patients:
         d = data.of(pid)
 
         def nll(x: np.ndarray, d=d) -> float:
-            vals = dict(zip(names, np.exp(x[:-1]), strict=True))
+            vals = dict(zip(names, np.exp(x[:len(names)]), strict=True))
             try:
                 p = hybrid.Parameters(mspec, **{**base_vals, **vals})
             except hybrid.CartsimError:
                 return 1e12
             mu = effector_per_ul(p, d.day)[0]
-            return patient_nll(np.log(np.maximum(mu, 1e-300)), d, float(np.exp(x[-1])))
+            sigma = float(spec.error_sigma) if known_sigma else float(np.exp(x[-1]))
+            return patient_nll(np.log(np.maximum(mu, 1e-300)), d, sigma)
 
         best = fitting.multistart(nll, bounds, spec.starts, spec.seed)
         ints = {}

@@ -41,7 +41,8 @@ class FitSpec:
     hypers: list[Hyper] = field(default_factory=list)  # population hyperparameters (summary kinetics, PFS)
     free: dict[str, dict[str, float]] = field(default_factory=dict)  # start / fixed median and sigma
     individual: dict[str, tuple[float, float]] = field(default_factory=dict)  # per-patient kinetics bounds
-    error_sigma: tuple[float, float] = (0.05, 3.0)
+    error_sigma: tuple[float, float] | float = (0.05, 3.0)
+    """Per-patient kinetics: bounds of the fitted sd of log counts, or its known value."""
     starts: int = 4
     seed: int = 0
     virtual_patients: int = 20_000
@@ -185,8 +186,6 @@ def validate_fit(cfg: Mapping[str, Any], source: str) -> FitSpec:
     spec.confirm = f.boolean("confirm", True)
     es = _bounds(source, f, "error_sigma", 0.0, True)
     if es is not None:
-        if not isinstance(es, tuple):
-            f.fail(f.key("error_sigma"), "must be [low, high] bounds (sd of log counts)")
         spec.error_sigma = es
     f.done(["starts", "seed", "virtual_patients", "min_ess", "kinetics_patients", "confirm", "error_sigma"])
     if spec.min_ess > spec.virtual_patients:
