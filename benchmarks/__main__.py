@@ -18,7 +18,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from . import bench_abm, bench_cohort, bench_hybrid, bench_ode, report
+from . import bench_abm, bench_calibration, bench_cohort, bench_hybrid, bench_ode, report
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_SIZES = (1e3, 1e4, 1e5, 1e6)
@@ -78,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     cohort_sizes = tuple(a.cohort_sizes) if a.cohort_sizes else QUICK_SIZES if a.quick else DEFAULT_SIZES
     results["scaling"] = _section("scaling", lambda: bench_cohort.run(cohort_sizes), errors)
     results["spatial"] = _section("spatial", lambda: bench_abm.run(quick=a.quick), errors)
+    results["calibration"] = _section("calibration", bench_calibration.run, errors)
 
     results["errors"] = errors
     results["load_average_end"] = os.getloadavg()[0]

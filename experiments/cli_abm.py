@@ -14,6 +14,8 @@ from typing import Any
 
 from hybrid.errors import CartsimError
 
+from .store import check_out_dir
+
 __all__ = ["register", "main", "parse_sets", "run_abm"]
 
 _FORMATS = ("text", "json")
@@ -112,7 +114,8 @@ def main(args: argparse.Namespace) -> int:
     for flag in ("width", "height"):
         if getattr(args, flag) is not None:
             overrides[flag] = getattr(args, flag)
-    summary = run_abm(args.scenario, overrides, args.steps, args.seed, args.out)
+    out = check_out_dir(args.out) if args.out is not None else None
+    summary = run_abm(args.scenario, overrides, args.steps, args.seed, out)
     if args.format == "json":
         print(json.dumps(summary, indent=1, default=float))
     else:

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from .config import load
+from .store import check_out_dir
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,7 +30,7 @@ def main(args: argparse.Namespace) -> int:
     from .calibration import run_fit, run_predict, validate_fit, validate_predict
 
     cfg, source = load(args.config, args.overrides)
-    out = args.out if args.out is not None else Path("results") / Path(args.config).stem
+    out = check_out_dir(args.out if args.out is not None else Path("results") / Path(args.config).stem)
     if args.kind == "fit":
         res = run_fit(validate_fit(cfg, source), out, quiet=args.quiet, workers=args.workers)
         head = {k: res[k] for k in ("mode", "population", "seconds") if k in res}

@@ -14,6 +14,7 @@ from hybrid.errors import CartsimError
 
 from .config import load, validate
 from .execution import LOCAL_DASK, Backend
+from .store import check_out_dir
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -63,8 +64,10 @@ def run_config(config: str | Path, overrides: list[str] | tuple[str, ...] = (), 
     cfg, source = load(config, overrides)
     if chunk_size is not None and chunk_size < 1:
         raise CartsimError(f"--chunk-size must be >= 1, got {chunk_size}")
-    out = Path(out) if out is not None else Path("results") / Path(config).stem
+    out = check_out_dir(Path(out) if out is not None else Path("results") / Path(config).stem)
     kind = cfg.get("kind", "cohort")
+    if kind in ("fit", "predict"):
+        raise CartsimError(f"{source}: kind = {kind!r}: run this config with cartsim {kind}")
     if kind == "abm":
         from . import abm_experiment
 

@@ -48,6 +48,19 @@ def fingerprint(config: Mapping[str, Any]) -> str:
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
+def check_out_dir(out: Path) -> Path:
+    """``out`` if it can be a run's output directory (absent, or a directory); else a CartsimError saying why,
+    before any work starts."""
+    out = Path(out)
+    for parent in (out, *out.parents):
+        if parent.exists():
+            if not parent.is_dir():
+                what = "is a file" if parent == out else f"lies under {parent}, which is a file"
+                raise CartsimError(f"--out {out}: {what}; give a directory")
+            break
+    return out
+
+
 @contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a temporary sibling of ``path``; on success it replaces ``path`` in one step."""

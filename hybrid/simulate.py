@@ -172,17 +172,15 @@ def simulate_batch(params: pd.DataFrame | Sequence[Parameters], seeds: Sequence[
     return df
 
 
-def _run_single(spec: ModelSpec, b: _Batch, options: SimOptions, rec_t: np.ndarray, seed: SeedLike,
-                stochastic: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Run the first patient of ``b`` recording the species at ``rec_t`` (NaN after the outcome).
-    ``stochastic=False`` keeps every species on the ODE, with no progression stop: the mean field."""
+def _run_single(spec: ModelSpec, b: _Batch, options: SimOptions, rec_t: np.ndarray,
+                seed: SeedLike) -> tuple[np.ndarray, np.ndarray]:
+    """Run the first patient of ``b`` recording the species at ``rec_t`` (NaN after the outcome)."""
     rec = np.full((rec_t.shape[0], len(spec.species)), np.nan)
     readouts = np.zeros(engine.R_SIZE)
     tumour = spec.index(spec.tumour)
-    eligible = spec.eligible if stochastic else np.zeros(len(spec.species), dtype=np.bool_)
-    prog_level = options.progression_factor * b.X0[0, tumour] if stochastic else np.inf
+    prog_level = options.progression_factor * b.X0[0, tumour]
     engine.run_patient(
-        spec.rates, b.P[0], spec.stoichiometry, eligible, tumour, spec.index(spec.effector), b.X0[0],
+        spec.rates, b.P[0], spec.stoichiometry, spec.eligible, tumour, spec.index(spec.effector), b.X0[0],
         _option_vector(options, float(prog_level)), b.doses[0], np.ascontiguousarray(rec_t, dtype=np.float64),
         rec, seed_states([seed])[0], readouts,
     )
@@ -227,7 +225,7 @@ def simulate_patient(params: Parameters, seed: SeedLike = 0, options: SimOptions
         b = _prepare(spec, params, options)
         n_rec = int(np.floor(options.t_end / options.record_dt + 1e-9)) + 1
         rec_t = np.arange(n_rec, dtype=np.float64) * options.record_dt
-        readouts, rec = _run_single(spec, b, options, rec_t, seed, stochastic=True)
+        readouts, rec = _run_single(spec, b, options, rec_t, seed)
         row = {col: readouts[k] for col, k in _READOUT_COLUMNS.items()}
         row["outcome"] = engine.OUTCOME_NAMES[int(readouts[engine.R_OUTCOME])]
         logp = _log_cure(spec, b, options, np.array([options.t_end])) if exact else None
@@ -325,14 +323,8 @@ def solve_trajectory(params: Parameters, t_days: np.ndarray, options: SimOptions
                      model: str | ModelSpec | None = None) -> pd.DataFrame:
     """The deterministic mean field at the days ``t_days`` (increasing, >= 0): columns t_days and one per
     species, in cells. Doses in ``options`` are applied; ``options.rtol`` sets the accuracy."""
-    options = options or SimOptions()
     spec = _model_of(model, params)
-    t = np.ascontiguousarray(np.asarray(t_days, dtype=np.float64))
-    if t.ndim != 1 or t.size == 0 or np.any(np.diff(t) <= 0) or t[0] < 0:
-        raise CartsimError("t_days must be a non-empty increasing array of days >= 0")
-    options = dataclasses.replace(options, t_end=max(float(t[-1]), 1e-9))
-    b = _prepare(spec, params, options)
-    _, rec = _run_single(spec, b, options, t, 0, stochastic=False)
-    df = pd.DataFrame(rec, columns=list(spec.species))
+    t = np.asarray(t_days, dtype=np.float64)
+    df = pd.DataFrame(mean_field([params], t, options, spec)[0], columns=list(spec.species))
     df.insert(0, "t_days", t)
     return df

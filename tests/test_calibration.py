@@ -137,3 +137,22 @@ def test_bad_input_exits_2_naming_the_culprit_and_writes_nothing(tmp_path, capsy
     err = capsys.readouterr().err
     assert fragment in err and len(err.strip().splitlines()) == 1, err
     assert not out.exists()
+
+
+def test_shipped_calibrate_pfs_and_predict_run(tmp_path):
+    fast = ["--set", "fit.virtual_patients=4000", "--set", "fit.min_ess=2000", "--set", "fit.starts=1",
+            "--set", "cohort.n=400"]
+    assert cartsim(["fit", str(CONFIGS / "calibrate_pfs.toml"), "--out", str(tmp_path / "f"), "--quiet",
+                    "--workers", "1", *fast]) == 0
+    fit = json.loads((tmp_path / "f" / "fit.json").read_text())
+    assert fit["pfs"]["max_vertical_distance"] < 0.05 and fit["confirmation"]["n"] == 400
+    assert (tmp_path / "f" / "pfs.png").exists()
+    assert cartsim(["predict", str(CONFIGS / "predict_patient.toml"), "--out", str(tmp_path / "p"), "--quiet",
+                    "--set", "sampler.steps=300", "--set", "sampler.burn=100", "--set", "sampler.draws=50"]) == 0
+    pred = json.loads((tmp_path / "p" / "prediction.json").read_text())
+    assert 0 <= pred["p_cure"]["credible_90"][0] <= pred["p_cure"]["credible_90"][1] <= 1
+
+
+def test_run_refuses_a_fit_config(capsys):
+    assert cartsim(["run", str(CONFIGS / "fit_kinetics.toml")]) == 2
+    assert "cartsim fit" in capsys.readouterr().err

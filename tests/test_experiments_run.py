@@ -52,8 +52,11 @@ FIGURES = {
 
 
 def test_every_shipped_config_is_exercised():
-    shipped = {p.stem for p in CONFIGS.glob("*.toml") if not p.name.startswith("abm_")}
+    calibration = {p.stem for p in CONFIGS.glob("*.toml") if 'kind = "fit"' in p.read_text()
+                   or 'kind = "predict"' in p.read_text()}
+    shipped = {p.stem for p in CONFIGS.glob("*.toml") if not p.name.startswith("abm_")} - calibration
     assert shipped == set(REDUCED)
+    assert calibration == {"fit_kinetics", "calibrate_pfs", "predict_patient"}  # run in test_calibration.py
 
 
 @pytest.mark.parametrize("name", sorted(REDUCED))
@@ -276,3 +279,17 @@ def test_abm_configs_dispatch_with_an_order_preserving_map(tmp_path):
         run_config(cfg("abm_shield"), sets, tmp_path / f"w{w}", workers=w)
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "w1" / "replicates.parquet"),
                                   pd.read_parquet(tmp_path / "w2" / "replicates.parquet"))
+
+
+@pytest.mark.parametrize("command", [["run", str(CONFIGS / "event_times.toml")], ["abm", "--steps", "2"],
+                                     ["fit", str(CONFIGS / "calibrate_pfs.toml")]])
+def test_out_that_is_a_file_exits_2(tmp_path, capsys, command):
+    from experiments.cli import main as cartsim
+
+    f = tmp_path / "file"
+    f.write_text("x")
+    for out in (f, f / "sub"):
+        assert cartsim([*command, "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert "is a file" in err and len(err.strip().splitlines()) == 1
+    assert f.read_text() == "x"

@@ -13,13 +13,14 @@ import numpy as np
 
 import hybrid
 
+from ..execution import Backend
 from ..store import write_json
 from . import fitting, report
 from .data import PatientKinetics, SummaryKinetics
 from .kinetics import SummaryFit, effector_per_ul, patient_nll
 from .km import ExactPFS, goodness_of_fit, intervals
 from .km import nll as km_nll
-from .population import Proposal, cohort_config, hyper_values
+from .population import Proposal, cohort_config, hyper_values, simulate_exact
 from .spec import FitSpec
 
 MAX_ROUNDS = 4
@@ -72,8 +73,14 @@ class _Objective:
         return f + (1e6 * (LOW_ESS - e) if e < LOW_ESS else 0.0)
 
 
-def fit_population(spec: FitSpec, quiet: bool = True) -> dict[str, Any]:
-    """Fit the population hyperparameters to summary kinetics and/or a KM curve by importance reweighting."""
+def fit_population(spec: FitSpec, quiet: bool = True, workers: int | None = None) -> dict[str, Any]:
+    """Fit the population hyperparameters to summary kinetics and/or a KM curve by importance reweighting;
+    the virtual patients are simulated on ``workers`` processes."""
+    with Backend(workers) as backend:
+        return _fit_population(spec, quiet, backend)
+
+
+def _fit_population(spec: FitSpec, quiet: bool, backend: Backend) -> dict[str, Any]:
     hypers = spec.hypers
     bounds = [h.x_bounds for h in hypers]
     free = {p: dict(v) for p, v in spec.free.items()}
@@ -86,12 +93,15 @@ def fit_population(spec: FitSpec, quiet: bool = True) -> dict[str, Any]:
                                         "seed": int(spec.base.get("cohort", {}).get("seed", 0)) + 7919 * r}}
         t0 = time.perf_counter()
         prop = Proposal.sample(base, pf, spec.virtual_patients, spec.source)
-        km_obj = ExactPFS(prop, km_data.days) if km_data is not None else None
+        summary = isinstance(spec.kinetics, SummaryKinetics)
+        pf, per_ul = simulate_exact(prop, km_data.days if km_data is not None else None,
+                                    spec.kinetics.day if summary else None, backend)
+        km_obj = ExactPFS(prop, pf) if km_data is not None else None
         kin_obj = None
-        if isinstance(spec.kinetics, SummaryKinetics):
+        if summary:
             n_day = spec.kinetics.n if spec.kinetics.n is not None else np.full(len(spec.kinetics.day),
                                                                                    float(spec.n_patients))
-            kin_obj = SummaryFit(prop, spec.kinetics, n_day)
+            kin_obj = SummaryFit(prop, spec.kinetics, n_day, per_ul)
         _log(f"round {r + 1}: {spec.virtual_patients} virtual patients simulated on the exact path in "
              f"{time.perf_counter() - t0:.1f} s", quiet)
 
@@ -194,7 +204,7 @@ def run_fit(spec: FitSpec, out_dir: Path, quiet: bool = True, workers: int | Non
         fixed = {n: v["median"] for n, v in result["population"].items() if v["sigma"] == 0}
         base = {**spec.base, "parameters": {**spec.base.get("parameters", {}), **fixed}}
     else:
-        result = fit_population(spec, quiet)
+        result = fit_population(spec, quiet, workers)
         pop, base = result["population"], spec.base
     result["seconds"] = time.perf_counter() - t0
     calibrated = cohort_config(base, pop, int(spec.base.get("cohort", {}).get("n", 1000)))

@@ -44,12 +44,10 @@ def patient_nll(log_mu: np.ndarray, data: PatientKinetics, error_sigma: float) -
 class SummaryFit:
     """The summary-kinetics objective over a proposal population (mean field once per virtual patient)."""
 
-    def __init__(self, proposal: Proposal, data: SummaryKinetics, n_per_day: np.ndarray):
+    def __init__(self, proposal: Proposal, data: SummaryKinetics, n_per_day: np.ndarray, per_ul: np.ndarray):
+        """``per_ul``: each virtual patient's mean-field CAR T count (cells/µL) at the data's days."""
         self.proposal, self.data = proposal, data
-        names = list(hybrid.get_model(proposal.model).param_names)
-        spec = hybrid.get_model(proposal.model)
-        rec = hybrid.mean_field(proposal.patients[names], data.day, proposal.options, proposal.model)
-        logc = np.log(np.maximum(cells_to_blood(rec[:, :, spec.index(spec.effector)]), 1e-300))
+        logc = np.log(np.maximum(per_ul, 1e-300))
         self.order = np.argsort(logc, axis=0)
         self.sorted = np.take_along_axis(logc, self.order, axis=0)
         obs = np.log(np.column_stack([data.q25, data.median, data.q75]))

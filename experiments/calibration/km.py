@@ -18,8 +18,6 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-import hybrid
-
 from .data import KaplanMeier
 from .population import Proposal, ess
 
@@ -74,14 +72,11 @@ def goodness_of_fit(curve: np.ndarray, data: Intervals, n_free: int) -> dict:
 
 
 class ExactPFS:
-    """The proposal population's per-patient P(progression-free) at the curve's days (one ODE solve each)."""
+    """The proposal population's per-patient P(progression-free) at the curve's days (one ODE solve each,
+    computed by :func:`experiments.calibration.population.simulate_exact`)."""
 
-    def __init__(self, proposal: Proposal, days: np.ndarray):
-        self.proposal = proposal
-        names = list(hybrid.get_model(proposal.model).param_names)
-        self.pf = hybrid.progression_free_exact(proposal.patients[names], days, proposal.options, proposal.model)
-        if self.pf is None:
-            raise hybrid.CartsimError(f"model {proposal.model} is not linear in the tumour: no exact PFS path")
+    def __init__(self, proposal: Proposal, pf: np.ndarray):
+        self.proposal, self.pf = proposal, pf
 
     def curve(self, target) -> tuple[np.ndarray, float]:
         """The population PFS curve under target hyperparameters, and the effective sample size."""

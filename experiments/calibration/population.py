@@ -52,9 +52,9 @@ class Hyper:
         return self.to_x(self.lo), self.to_x(self.hi)
 
 
-def lognormal_logpdf(x: np.ndarray, median: float, sigma: float) -> np.ndarray:
-    lx = np.log(x)
-    return -lx - np.log(sigma * np.sqrt(2 * np.pi)) - (lx - np.log(median)) ** 2 / (2 * sigma**2)
+def _log_density(log_x: np.ndarray, median: float, sigma: float) -> np.ndarray:
+    """Lognormal log density at exp(log_x), without the -log x term (it cancels in weight ratios)."""
+    return -np.log(sigma) - (log_x - np.log(median)) ** 2 / (2 * sigma**2)
 
 
 def hyper_values(free: Mapping[str, Mapping[str, float]], hypers: Sequence[Hyper], x: np.ndarray
@@ -92,14 +92,50 @@ class Proposal:
         spec = validate(cohort_config(base, free, n), source)
         return cls(sample_patients(spec, 0, n), {p: dict(v) for p, v in free.items()}, spec.model, spec.options)
 
+    def __post_init__(self) -> None:
+        # log values and the proposal's log density, once: every evaluation only adds the target's
+        self._logx = {p: np.log(self.patients[p].to_numpy(float)) for p in self.free}
+        self._log_q = sum(_log_density(self._logx[p], q["median"], q["sigma"]) for p, q in self.free.items())
+
     def log_weights(self, target: Mapping[str, Mapping[str, float]]) -> np.ndarray:
         """Normalised log importance weights of the patients under the target hyperparameters."""
-        lw = np.zeros(len(self.patients))
+        lw = -self._log_q
         for p, hv in target.items():
-            x = self.patients[p].to_numpy(float)
-            q = self.free[p]
-            lw += lognormal_logpdf(x, hv["median"], hv["sigma"]) - lognormal_logpdf(x, q["median"], q["sigma"])
+            lw = lw + _log_density(self._logx[p], hv["median"], hv["sigma"])
         return lw - logsumexp(lw)
+
+
+def _exact_chunk(args: tuple) -> tuple[np.ndarray | None, np.ndarray | None]:
+    patients, model, options, km_days, kin_days = args
+    import hybrid
+    from hybrid.units import cells_to_blood
+
+    pf = None if km_days is None else hybrid.progression_free_exact(patients, km_days, options, model)
+    kin = None
+    if kin_days is not None:
+        spec = hybrid.get_model(model)
+        rec = hybrid.mean_field(patients, kin_days, options, model)
+        kin = cells_to_blood(rec[:, :, spec.index(spec.effector)])
+    return pf, kin
+
+
+def simulate_exact(proposal: Proposal, km_days: np.ndarray | None, kin_days: np.ndarray | None, backend
+                   ) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Per virtual patient, on the exact path (one ODE solve each), split over the backend's workers:
+    P(progression-free) at ``km_days`` and the mean-field CAR T count (cells/µL) at ``kin_days``."""
+    import hybrid
+
+    names = list(hybrid.get_model(proposal.model).param_names)
+    table = proposal.patients[names]
+    k = max(1, 4 * backend.workers)
+    edges = np.linspace(0, len(table), k + 1).astype(int)
+    parts = backend.map(_exact_chunk, [(table.iloc[a:b].reset_index(drop=True), proposal.model, proposal.options,
+                                        km_days, kin_days) for a, b in zip(edges[:-1], edges[1:], strict=True)])
+    pf = None if km_days is None else np.vstack([p[0] for p in parts])
+    kin = None if kin_days is None else np.vstack([p[1] for p in parts])
+    if pf is None and km_days is not None:
+        raise hybrid.CartsimError(f"model {proposal.model} is not linear in the tumour: no exact PFS path")
+    return pf, kin
 
 
 def ess(log_w: np.ndarray) -> float:

@@ -110,15 +110,20 @@ def _start(source: str, t: Table, bounds: tuple[float, float], log: bool, key: s
     return float(v)
 
 
-def validate_fit(cfg: Mapping[str, Any], source: str) -> FitSpec:
+def _header(cfg: Mapping[str, Any], source: str, kind: str) -> tuple[Table, str, dict[str, Any], str, Any]:
+    """The top table, title, population base tables, model name and model spec shared by fit and predict."""
     top = Table(source, "", cfg)
-    top.choice("kind", ("fit",))
+    top.choice("kind", (kind,))
     title = top.string("title", "") or ""
     top.string("description")
     for k in _COHORT_TABLES:
         top.seen.add(k)
     base, model = _base(source, cfg)
-    mspec = get_model(model)
+    return top, title, base, model, get_model(model)
+
+
+def validate_fit(cfg: Mapping[str, Any], source: str) -> FitSpec:
+    top, title, base, model, mspec = _header(cfg, source, "fit")
 
     d = top.table("data") or top.fail("data", "missing [data] table (kinetics_csv and/or pfs_csv)")
     kin_path, km_path = _path(source, d, "kinetics_csv"), _path(source, d, "pfs_csv")
@@ -200,14 +205,7 @@ def validate_fit(cfg: Mapping[str, Any], source: str) -> FitSpec:
 
 
 def validate_predict(cfg: Mapping[str, Any], source: str) -> PredictSpec:
-    top = Table(source, "", cfg)
-    top.choice("kind", ("predict",))
-    title = top.string("title", "") or ""
-    top.string("description")
-    for k in _COHORT_TABLES:
-        top.seen.add(k)
-    base, model = _base(source, cfg)
-    mspec = get_model(model)
+    top, title, base, model, mspec = _header(cfg, source, "predict")
     d = top.table("data") or top.fail("data", "missing [data] table (kinetics_csv, error_sigma)")
     path = _path(source, d, "kinetics_csv")
     if path is None:
