@@ -9,6 +9,7 @@ convergence is reported (acceptance fraction, integrated autocorrelation time ag
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from pathlib import Path
@@ -67,6 +68,7 @@ def run_predict(spec: PredictSpec, out_dir: Path, quiet: bool = True) -> dict[st
     sampler.run_mcmc(p0, spec.steps, progress=not quiet, progress_kwargs={"file": sys.stderr})
     chain = sampler.get_chain(discard=spec.burn)  # (steps, walkers, dim)
     flat = chain.reshape(-1, len(names))
+    logging.getLogger("emcee.autocorr").setLevel(logging.ERROR)  # reported in prediction.json instead
     tau = sampler.get_autocorr_time(discard=spec.burn, quiet=True)
     draws_idx = rng.choice(len(flat), size=min(spec.draws, len(flat)), replace=False)
     draws = np.exp(flat[draws_idx])

@@ -19,7 +19,7 @@ from hybrid.constraints import Interval
 from hybrid.errors import CartsimError
 from hybrid.models import get_model
 
-from ..config import validate
+from ..config import load_toml, validate
 from ..schema import Table, check_number
 from .data import KaplanMeier, PatientKinetics, SummaryKinetics, load_kinetics, load_km
 from .population import Hyper, cohort_config
@@ -217,7 +217,17 @@ def validate_predict(cfg: Mapping[str, Any], source: str) -> PredictSpec:
         d.fail(d.key("kinetics_csv"), "needs per-patient rows of exactly one patient")
     pt = top.table("prior") or top.fail("prior", "missing [prior.NAME] tables (median, sigma)")
     prior: dict[str, dict[str, float]] = {}
+    if pt.has("from"):  # the lognormal parameters of a calibrated cohort config (cartsim fit's calibrated.toml)
+        src = _path(source, pt, "from")
+        cal = load_toml(src)
+        for name, d in cal.get("parameters", {}).items():
+            if isinstance(d, Mapping) and d.get("dist") == "lognormal" and "median" in d and "sigma" in d:
+                prior[name] = {"median": float(d["median"]), "sigma": float(d["sigma"])}
+        if not prior:
+            pt.fail(pt.key("from"), f"{src} has no lognormal [parameters.NAME] tables (median, sigma) to use")
     for name, raw in pt.data.items():
+        if name == "from":
+            continue
         pt.seen.add(name)
         if name not in mspec.param_specs:
             raise CartsimError(f"{source}: {pt.key(name)}: unknown parameter {name!r} of model {model}; accepted: "
