@@ -7,18 +7,42 @@ long work starts.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from hybrid.errors import CartsimError
 
 from . import cli_abm, cli_fit, cli_hybrid, cli_run
+from .cli_run import Terminated
+
+
+class _Help(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows an option's default unless it is empty or its help already says it."""
+
+    def _get_help_string(self, action):
+        if action.default in (None, False, []) or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
 
 
 class _Parser(argparse.ArgumentParser):
     """argparse with a one-line error (no usage dump), so scripts can read the culprit from stderr."""
 
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", _Help)  # --help shows defaults
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("cartsim")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="cartsim",
         description="Hybrid stochastic / agent-based simulator of CAR T-cell therapy.",
     )
+    parser.add_argument("--version", action="version", version=f"cartsim {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in (cli_run, cli_fit, cli_hybrid, cli_abm):
         module.register(sub)
@@ -40,6 +65,17 @@ def main(argv: list[str] | None = None) -> int:
     except CartsimError as exc:
         print(f"cartsim {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader went away (| head): stop quietly, as Unix tools do
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - stays open until exit, swallowing the final flush
+        return 141
+    except OSError as exc:  # the machine refused (disk full, read-only, permissions): one line, not a traceback
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        print(f"cartsim {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except Terminated:
+        print(f"cartsim {args.command}: terminated (SIGTERM); finished chunks are kept for --resume",
+              file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print(f"cartsim {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -14,7 +14,7 @@ from typing import Any
 
 from hybrid.errors import CartsimError
 
-from .store import check_out_dir
+from .store import owned_out_dir
 
 __all__ = ["register", "main", "parse_sets", "run_abm"]
 
@@ -44,7 +44,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"maximum steps (default: {DEFAULT_DAYS:g} days); the run stops early once decided")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--out", type=Path, default=None, help="write time series, snapshots and animation here")
-    p.add_argument("--format", default="text", help="output format: text or json (default text)")
+    p.add_argument("--format", default="text", help="output format: text or json")
+    p.add_argument("--overwrite", action="store_true",
+                   help="write into a directory that holds files no cartsim run claims, replacing cartsim outputs")
     p.set_defaults(handler=main)
 
 
@@ -114,8 +116,13 @@ def main(args: argparse.Namespace) -> int:
     for flag in ("width", "height"):
         if getattr(args, flag) is not None:
             overrides[flag] = getattr(args, flag)
-    out = check_out_dir(args.out) if args.out is not None else None
-    summary = run_abm(args.scenario, overrides, args.steps, args.seed, out)
+    if args.out is None:
+        summary = run_abm(args.scenario, overrides, args.steps, args.seed, None)
+    else:
+        with owned_out_dir(args.out, "cartsim abm", overwrite=args.overwrite) as notes:
+            for note in notes:
+                print(f"cartsim: {note}", file=sys.stderr)
+            summary = run_abm(args.scenario, overrides, args.steps, args.seed, args.out)
     if args.format == "json":
         print(json.dumps(summary, indent=1, default=float))
     else:

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from .config import load
-from .store import check_out_dir
+from .store import check_out_dir, owned_out_dir
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,6 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        help="override a config value (TOML syntax); repeatable")
         p.add_argument("--out", type=Path, default=None, help="output directory")
         p.add_argument("--quiet", action="store_true", help="no progress messages")
+        p.add_argument("--overwrite", action="store_true",
+                       help="write into a directory that holds files no cartsim run claims")
         if name == "fit":
             p.add_argument("--workers", type=int, default=None, help="processes for the Monte Carlo confirmation")
         p.set_defaults(handler=main, kind=name)
@@ -31,8 +33,13 @@ def main(args: argparse.Namespace) -> int:
 
     cfg, source = load(args.config, args.overrides)
     out = check_out_dir(args.out if args.out is not None else Path("results") / Path(args.config).stem)
+    spec = validate_fit(cfg, source) if args.kind == "fit" else validate_predict(cfg, source)
+    with owned_out_dir(out, f"cartsim {args.kind}", overwrite=args.overwrite) as notes:
+        for note in notes:
+            print(f"cartsim: {note}", file=sys.stderr)
+        res = run_fit(spec, out, args.quiet, args.workers) if args.kind == "fit" else run_predict(spec, out,
+                                                                                                 args.quiet)
     if args.kind == "fit":
-        res = run_fit(validate_fit(cfg, source), out, quiet=args.quiet, workers=args.workers)
         head = {k: res[k] for k in ("mode", "population", "seconds") if k in res}
         if "pfs" in res:
             head["pfs_max_vertical_distance"] = res["pfs"]["max_vertical_distance"]
@@ -40,10 +47,10 @@ def main(args: argparse.Namespace) -> int:
             head["identifiability"] = {k: res["identifiability"][k] for k in ("not_identifiable",
                                                                                "inseparable_pairs")}
     else:
-        res = run_predict(validate_predict(cfg, source), out, quiet=args.quiet)
         head = {"p_cure": res["p_cure"], "convergence": res["convergence"]}
     if not args.quiet:
         print(json.dumps(head, indent=1, default=str))
-        print(f"cartsim {args.kind}: wrote {out}/: {', '.join(sorted(p.name for p in Path(out).iterdir()))}",
+        names = sorted(p.name for p in Path(out).iterdir() if not p.name.startswith("."))
+        print(f"cartsim {args.kind}: wrote {out}/: {', '.join(names)}",
               file=sys.stderr)
     return 0

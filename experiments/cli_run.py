@@ -12,9 +12,9 @@ from typing import Any
 
 from hybrid.errors import CartsimError
 
-from .config import load, validate
+from .config import check_overrides, load, validate
 from .execution import LOCAL_DASK, Backend
-from .store import check_out_dir
+from .store import check_out_dir, owned_out_dir
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -36,15 +36,21 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="patients per chunk (default: from the config, else automatic; results do not depend "
                         "on it)")
     p.add_argument("--resume", action="store_true", help="keep the finished chunks of an interrupted run")
+    p.add_argument("--overwrite", action="store_true",
+                   help="write into a directory that holds files no cartsim run claims, replacing cartsim outputs")
     p.add_argument("--quiet", action="store_true", help="no progress bar or final report")
     p.set_defaults(handler=main)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM: unwinds like Ctrl-C (finished chunks stay), exits 143 as the convention says."""
 
 
 @contextmanager
 def _sigterm_as_interrupt():
     """SIGTERM (a batch system's stop) unwinds like Ctrl-C, so finished chunks stay for --resume."""
     def handler(signum, frame):
-        raise KeyboardInterrupt
+        raise Terminated
 
     try:
         old = signal.signal(signal.SIGTERM, handler)
@@ -59,8 +65,9 @@ def _sigterm_as_interrupt():
 
 def run_config(config: str | Path, overrides: list[str] | tuple[str, ...] = (), out: Path | None = None,
                workers: int | None = None, scheduler: str | None = None, chunk_size: int | None = None,
-               resume: bool = False, quiet: bool = True, on_chunk=None) -> dict[str, Any]:
-    """Run a config file as ``cartsim run`` does and return its summary (also written to OUT/summary.json)."""
+               resume: bool = False, quiet: bool = True, on_chunk=None, overwrite: bool = False) -> dict[str, Any]:
+    """Run a config file as ``cartsim run`` does and return its summary (also written to OUT/summary.json).
+    The run owns ``out`` (see :func:`experiments.store.owned_out_dir`)."""
     cfg, source = load(config, overrides)
     if chunk_size is not None and chunk_size < 1:
         raise CartsimError(f"--chunk-size must be >= 1, got {chunk_size}")
@@ -72,14 +79,20 @@ def run_config(config: str | Path, overrides: list[str] | tuple[str, ...] = (), 
         from . import abm_experiment
 
         spec = abm_experiment.validate(cfg, source)
-        with _sigterm_as_interrupt(), Backend(workers, scheduler) as backend:
+        check_overrides(cfg, overrides, source)
+        with owned_out_dir(out, "cartsim run", overwrite=overwrite) as notes, _sigterm_as_interrupt(), \
+                Backend(workers, scheduler) as backend:
+            _say(notes)
             return abm_experiment.run(spec, out, backend.map, quiet)
     spec = validate(cfg, source)
+    check_overrides(cfg, overrides, source)
     if spec.observed_pfs_csv:
         from .plots import load_observed_pfs
 
         load_observed_pfs(spec.observed_pfs_csv)  # fail before the run, not after it
-    with _sigterm_as_interrupt(), Backend(workers, scheduler) as backend:
+    with owned_out_dir(out, "cartsim run", resume=resume, overwrite=overwrite) as notes, _sigterm_as_interrupt(), \
+            Backend(workers, scheduler) as backend:
+        _say(notes)
         if spec.kind == "cohort":
             from .runner import run_cohort
 
@@ -90,16 +103,21 @@ def run_config(config: str | Path, overrides: list[str] | tuple[str, ...] = (), 
         return run_sensitivity(spec, out, backend, quiet=quiet)
 
 
+def _say(notes: list[str]) -> None:
+    for note in notes:
+        print(f"cartsim: {note}", file=sys.stderr, flush=True)
+
+
 def main(args: argparse.Namespace) -> int:
     """Handler of ``cartsim run``."""
     out = args.out if args.out is not None else Path("results") / Path(args.config).stem
     summary = run_config(args.config, args.overrides, out, args.workers, args.scheduler, args.chunk_size,
-                         args.resume, args.quiet)
+                         args.resume, args.quiet, overwrite=args.overwrite)
     if not args.quiet:
         head = _headline(summary)
         if head:
             print(json.dumps(head, indent=1, default=str))
-        files = sorted(p.name for p in Path(out).iterdir() if p.is_file())
+        files = sorted(p.name for p in Path(out).iterdir() if p.is_file() and not p.name.startswith("."))
         figures = [f for f in files if f.endswith(".png")]
         print(f"cartsim run: wrote {out}/: {', '.join(f for f in files if f not in figures)}", file=sys.stderr)
         if figures:

@@ -38,6 +38,8 @@ def default_variable(model: ModelSpec, base: Mapping[str, float]) -> tuple[str, 
     return tuple(n for n in model.param_names if n not in model.initial and base[n] != 0)
 SWEEP_VARIABILITY = "variability"
 MAX_SEED = 2**63 - 1
+MAX_PATIENTS = 10**9
+"""The most patients one run (``cartsim run``, ``cartsim cure``) accepts."""
 
 
 _DEFAULTS = SimOptions()
@@ -51,11 +53,18 @@ _DEFAULTS = SimOptions()
 def load_toml(path: str | Path) -> dict[str, Any]:
     """Read a TOML file into a dict; a missing file or a syntax error is a CartsimError naming the file."""
     p = Path(path)
+    if p.is_dir():
+        raise CartsimError(f"{p}: is a directory; give a config file (TOML)")
     try:
         with p.open("rb") as fh:
             return tomllib.load(fh)
     except FileNotFoundError:
         raise CartsimError(f"{p}: config file not found") from None
+    except PermissionError:
+        raise CartsimError(f"{p}: cannot read the config file (permission denied)") from None
+    except UnicodeDecodeError as exc:
+        raise CartsimError(f"{p}: not a UTF-8 text file ({exc.reason} at byte {exc.start}); TOML must be "
+                           "UTF-8") from None
     except tomllib.TOMLDecodeError as exc:
         raise CartsimError(f"{p}: not valid TOML: {exc}") from None
 
@@ -229,7 +238,7 @@ def validate(cfg: Mapping[str, Any], source: str = "<config>") -> Spec:
 
     # [cohort] ---------------------------------------------------------------------------------------------
     c = top.table("cohort") or Table(source, "cohort", {})
-    n = c.integer("n", 1000, lo=1, hi=10**9)
+    n = c.integer("n", 1000, lo=1, hi=MAX_PATIENTS)
     seed = c.integer("seed", 0, lo=0, hi=MAX_SEED)
     model = c.choice("model", tuple(MODELS), DEFAULT_MODEL)
     mspec = get_model(model)
@@ -455,6 +464,28 @@ def schedule(days: Sequence[float], every: float | None, t_end: float) -> tuple[
             t += every
             out.append(t)
     return tuple(out)
+
+
+def check_overrides(cfg: Mapping[str, Any], overrides: Sequence[str], source: str) -> None:
+    """Refuse a ``--set`` that cannot take effect because the config fixes the value elsewhere: a parameter
+    set by every group or by the sweep, or a variability level every group sets for itself."""
+    groups = cfg.get("groups") if isinstance(cfg.get("groups"), Mapping) else {}
+    sweep = cfg.get("sweep") if isinstance(cfg.get("sweep"), Mapping) else {}
+    for text in overrides:
+        path, value = parse_override(text)
+        if path[0] == "parameters" and len(path) >= 2:
+            name = path[1]
+            fixed = [f"[groups.{g}]" for g, t in groups.items() if isinstance(t, Mapping) and name in t]
+            if sweep.get("parameter") == name:
+                fixed = ["[sweep] (it sweeps the parameter)"]
+            if fixed and (len(fixed) == len(groups) or sweep.get("parameter") == name):
+                hint = f" (e.g. --set groups.{next(iter(groups))}.{name}={value})" if groups and not sweep else ""
+                raise CartsimError(f"{source}: --set {text}: has no effect: {name} is fixed in "
+                                   f"{', '.join(fixed)}; set it there{hint}")
+        if path[:2] == ["variability", "v"] and groups and all(
+                isinstance(t, Mapping) and "variability" in t for t in groups.values()):
+            raise CartsimError(f"{source}: --set {text}: has no effect: every group sets its own variability "
+                               f"({', '.join(f'[groups.{g}]' for g in groups)})")
 
 
 def load(path: str | Path, overrides: Sequence[str] = ()) -> tuple[dict[str, Any], str]:

@@ -6,12 +6,15 @@ because every random stream is fixed per patient before any task is sent.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from hybrid.errors import CartsimError
 
 LOCAL_DASK = "local-dask"
+PARENT_POLL_SECONDS = 0.5
+"""How often a worker checks that the process that started it is still alive."""
 
 
 def default_workers() -> int:
@@ -69,7 +72,7 @@ class Backend:
 
             # spawn, not fork: the parent may hold threads (tqdm, numba) that fork would copy half-way
             self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=mp.get_context("spawn"),
-                                             initializer=_ignore_sigint)
+                                             initializer=_worker_init, initargs=(os.getpid(),))
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -142,11 +145,21 @@ class Backend:
         return out
 
 
-def _ignore_sigint() -> None:
-    """Workers leave Ctrl-C to the parent, which stops them after keeping the finished chunks."""
+def _worker_init(parent: int) -> None:
+    """Workers leave Ctrl-C to the parent, which stops them after keeping the finished chunks; and they die
+    with the parent: if it is killed outright (SIGKILL, OOM killer), nobody else would stop them."""
     import signal
+    import threading
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def watch() -> None:
+        while True:
+            if os.getppid() != parent:  # re-parented: the parent is gone
+                os._exit(1)
+            time.sleep(PARENT_POLL_SECONDS)
+
+    threading.Thread(target=watch, name="cartsim-parent-watch", daemon=True).start()
 
 
 def _take(it: Iterator, n: int) -> list:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import platform
+import sys
 from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
@@ -50,6 +51,8 @@ def run_cohort(spec: Spec, out_dir: Path, backend: Backend, *, resume: bool = Fa
     out_dir.mkdir(parents=True, exist_ok=True)
     size = chunk_size or spec.chunk_size or auto_chunk_size(spec.n, backend.workers)
     store = ChunkStore(out_dir, spec.n, size, fingerprint(spec.config), resume, spec.model)
+    for note in store.notes:
+        print(f"cartsim run: {note}", file=sys.stderr, flush=True)
     todo = store.missing()
     done_patients = spec.n - sum(b - a for a, b in map(store.bounds, todo))
     tasks = [(spec, *store.bounds(k)) for k in todo]

@@ -8,6 +8,7 @@ the table of an uninterrupted run.
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
 import os
@@ -49,16 +50,76 @@ def fingerprint(config: Mapping[str, Any]) -> str:
 
 
 def check_out_dir(out: Path) -> Path:
-    """``out`` if it can be a run's output directory (absent, or a directory); else a CartsimError saying why,
-    before any work starts."""
+    """``out`` if it can be a run's output directory (absent, or a writable directory, under a writable one);
+    else a CartsimError saying why, before any work starts. Creates nothing."""
     out = Path(out)
     for parent in (out, *out.parents):
         if parent.exists():
             if not parent.is_dir():
                 what = "is a file" if parent == out else f"lies under {parent}, which is a file"
                 raise CartsimError(f"--out {out}: {what}; give a directory")
+            if not os.access(parent, os.W_OK | os.X_OK):
+                where = "" if parent == out else f" ({parent} is not)"
+                raise CartsimError(f"--out {out}: not writable{where}: read-only file system or no permission")
             break
     return out
+
+
+RUN_MARKER = ".cartsim-run.json"
+"""Written into every output directory: which command owns it and which entries it wrote."""
+OUTPUT_PATTERNS = ("*.parquet", "*.png", "*.gif", "*.json", "calibrated.toml", CHUNK_DIR, "confirmation")
+"""What cartsim runs write; ``--overwrite`` clears these from a directory no cartsim run has claimed."""
+
+
+@contextmanager
+def owned_out_dir(out: Path, command: str, *, resume: bool = False, overwrite: bool = False
+                  ) -> Iterator[list[str]]:
+    """Make ``out`` this run's output directory for the duration of the block; yields the notes to show.
+
+    An earlier cartsim run's outputs there (listed in its marker) are removed first, so no stale file sits
+    beside the new ones (its chunks stay for ChunkStore, which keeps or discards them). A non-empty directory
+    that no cartsim run claimed is refused unless ``overwrite``, which clears cartsim's kinds of output from
+    it and leaves other files alone. The marker lists what this run wrote, even when it is interrupted."""
+    out = check_out_dir(out)
+    notes: list[str] = []
+    marker = out / RUN_MARKER
+    if out.exists():
+        entries = sorted(p.name for p in out.iterdir() if p.name != RUN_MARKER)
+        if marker.exists():
+            try:
+                old = json.loads(marker.read_text())
+            except (OSError, ValueError):
+                old = {}
+            stale = [f for f in old.get("files", []) if f in entries and f != CHUNK_DIR]
+            if stale:
+                notes.append(f"replacing the earlier run's outputs in {out}: {', '.join(stale)}")
+            if resume and old.get("complete"):
+                notes.append(f"--resume: the earlier run in {out} had finished; there is nothing to resume")
+        elif entries:
+            theirs = [e for e in entries if any(fnmatch.fnmatch(e, pat) for pat in OUTPUT_PATTERNS)]
+            if not overwrite:
+                shown = ", ".join(entries[:5]) + (", ..." if len(entries) > 5 else "")
+                raise CartsimError(f"--out {out}: the directory holds files no cartsim run claims ({shown}); "
+                                   "give a new or empty directory, or --overwrite to replace cartsim outputs "
+                                   "there")
+            stale = [e for e in theirs if e != CHUNK_DIR or not resume]
+            if stale:
+                notes.append(f"--overwrite: removing {', '.join(stale)} from {out}")
+        else:
+            stale = []
+        for name in stale:
+            path = out / name
+            shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+    before = {p.name for p in out.iterdir()} - {CHUNK_DIR}
+    write_json(marker, {"command": command, "files": [CHUNK_DIR], "complete": False})
+    complete = False
+    try:
+        yield notes
+        complete = True
+    finally:
+        written = sorted({p.name for p in out.iterdir()} - before - {RUN_MARKER} | {CHUNK_DIR})
+        write_json(marker, {"command": command, "files": written, "complete": complete})
 
 
 @contextmanager
@@ -103,20 +164,54 @@ class ChunkStore:
         self.out_dir = Path(out_dir)
         self.schema = schema(model)
         self.dir = self.out_dir / CHUNK_DIR
+        self.notes: list[str] = []
+        """What the store did that the user should hear about (resumed, discarded or re-simulated chunks)."""
         manifest = self.dir / MANIFEST
-        if resume and manifest.exists():
+        resuming = resume and manifest.exists()
+        if resuming:
             old = json.loads(manifest.read_text())
             if old.get("fingerprint") != fp or old.get("n") != n:
                 raise CartsimError(f"{self.out_dir}: --resume: the config differs from the interrupted run's "
                                    "(drop --resume to start afresh)")
             chunk_size = int(old["chunk_size"])  # chunk boundaries must match the finished chunks
         else:
+            finished = len(list(self.dir.glob("chunk-*.parquet"))) if manifest.exists() else 0
+            if resume:
+                self.notes.append(f"--resume: {self.out_dir} holds no interrupted run: simulating afresh")
+            elif finished:
+                self.notes.append(f"discarding {finished} finished chunk(s) of an interrupted run in "
+                                  f"{self.out_dir} (use --resume to keep them)")
             if self.dir.exists():
                 shutil.rmtree(self.dir)
             self.dir.mkdir(parents=True)
             write_json(manifest, {"fingerprint": fp, "n": n, "chunk_size": chunk_size})
         self.n, self.chunk_size = n, chunk_size
         self.n_chunks = -(-n // chunk_size)
+        if resuming:
+            self._drop_damaged()
+
+    def _drop_damaged(self) -> None:
+        """Delete finished chunks that cannot be read back whole (truncated or altered outside cartsim), so
+        that they are simulated again; say which."""
+        kept = 0
+        for k in range(self.n_chunks):
+            path = self.path(k)
+            if not path.exists():
+                continue
+            a, b = self.bounds(k)
+            try:
+                t = pq.read_table(path, schema=self.schema)
+                ok = t.num_rows == b - a and t.column("id").to_pylist() == list(range(a, b))
+            except (OSError, ValueError, pa.ArrowException) as exc:
+                ok, why = False, str(exc).splitlines()[0][:120]
+            else:
+                why = "wrong rows"
+            if ok:
+                kept += 1
+            else:
+                path.unlink()
+                self.notes.append(f"--resume: {path.name} is damaged ({why}): simulating its patients again")
+        self.notes.append(f"--resume: keeping {kept} finished chunk(s) of {self.n_chunks}")
 
     def bounds(self, k: int) -> tuple[int, int]:
         """Patient ids ``[start, stop)`` of chunk ``k``."""

@@ -90,8 +90,9 @@ def group_summary(df: pd.DataFrame, t_end: float, conf: float = 0.95) -> dict[st
     out["outcomes"] = {o: int(counts.get(o, 0)) for o in ("cure", "progression", "censored")}
     out["p_cure"] = {"estimate": k / n if n else math.nan, "low": lo, "high": hi, "method": "Wilson"}
     kmf = kaplan_meier(df["pfs_days"].to_numpy(), df["pfs_event"].to_numpy(), conf)
-    out["pfs"] = {f"{m}_months": km_at(kmf, m * DAYS_PER_MONTH) for m in PFS_MONTHS
-                  if m * DAYS_PER_MONTH <= t_end + 1.0}  # 24 months = 730.5 d: allow a 730-day follow-up
+    # 24 months = 730.5 days: a 730-day follow-up reports it, read at its last day (not beyond follow-up)
+    out["pfs"] = {f"{m}_months": km_at(kmf, min(m * DAYS_PER_MONTH, t_end)) for m in PFS_MONTHS
+                  if m * DAYS_PER_MONTH <= t_end + 1.0}
     out["median_pfs_days"] = median_pfs(kmf)
     t = df["t_event_days"].to_numpy(float)
     out["time_to_cure_days"] = quantiles(t[df["outcome"].to_numpy() == "cure"])

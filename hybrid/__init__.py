@@ -6,7 +6,11 @@ from pathlib import Path
 
 from . import jitcache
 
-jitcache.refresh(Path(__file__).parent)
+if jitcache.refresh(Path(__file__).parent):
+    import sys
+
+    print("cartsim: compiling the simulation kernels (first use after an install or an update, about half a "
+          "minute; cached afterwards)", file=sys.stderr, flush=True)
 
 from .errors import CartsimError, ParameterError  # noqa: E402
 from .model import ModelSpec  # noqa: E402

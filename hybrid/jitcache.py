@@ -21,15 +21,16 @@ def _fingerprint(package_dir: Path) -> str:
     return h.hexdigest()
 
 
-def refresh(package_dir: str | os.PathLike) -> None:
-    """Drop the package's Numba cache files if its sources changed since they were written."""
+def refresh(package_dir: str | os.PathLike) -> bool:
+    """Drop the package's Numba cache files if its sources changed since they were written. Returns True when
+    the kernels will be compiled afresh (a new install, or an edit), so callers can say so."""
     pkg = Path(package_dir)
     cache = pkg / "__pycache__"
     stamp = cache / "numba-sources.stamp"
     fp = _fingerprint(pkg)
     try:
-        if stamp.read_text() == fp:
-            return
+        if stamp.read_text() == fp and any(cache.glob("*.nbi")):
+            return False
     except OSError:
         pass
     try:
@@ -41,3 +42,4 @@ def refresh(package_dir: str | os.PathLike) -> None:
         tmp.replace(stamp)
     except OSError:  # a read-only install: Numba then compiles in memory or in NUMBA_CACHE_DIR
         pass
+    return True
