@@ -18,7 +18,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from . import bench_abm, bench_calibration, bench_cohort, bench_hybrid, bench_ode, report
+from . import bench_abm, bench_calibration, bench_cohort, bench_cure_memory, bench_hybrid, bench_ode, report
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_SIZES = (1e3, 1e4, 1e5, 1e6)
@@ -78,7 +78,10 @@ def main(argv: list[str] | None = None) -> int:
     cohort_sizes = tuple(a.cohort_sizes) if a.cohort_sizes else QUICK_SIZES if a.quick else DEFAULT_SIZES
     results["scaling"] = _section("scaling", lambda: bench_cohort.run(cohort_sizes), errors)
     results["spatial"] = _section("spatial", lambda: bench_abm.run(quick=a.quick), errors)
-    results["calibration"] = _section("calibration", bench_calibration.run, errors)
+    results["calibration"] = _section("calibration", lambda: bench_calibration.run(quick=a.quick), errors)
+    mem_sizes = (1e4,) if a.quick else (1e5, 1e6)
+    results["cure_memory"] = _section("cure_memory", lambda: [bench_cure_memory.measure(int(n), 2)
+                                                              for n in mem_sizes], errors)
 
     results["errors"] = errors
     results["load_average_end"] = os.getloadavg()[0]

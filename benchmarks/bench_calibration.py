@@ -23,10 +23,15 @@ CONFIG: dict[str, Any] = {
 }
 
 
-def run(workers: int = 2) -> dict[str, Any]:
+def run(workers: int = 2, quick: bool = False) -> dict[str, Any]:
+    """Time the fit; ``quick``: tiny sizes (a smoke run, numbers meaningless)."""
     from experiments.calibration import run_fit, validate_fit
 
-    spec = validate_fit(CONFIG, str(Path(__file__)))
+    cfg = CONFIG
+    if quick:
+        cfg = {**CONFIG, "cohort": {**CONFIG["cohort"], "n": 300},
+               "fit": {"starts": 1, "virtual_patients": 2000, "min_ess": 500}}
+    spec = validate_fit(cfg, str(Path(__file__)))
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         res = run_fit(spec, Path(tmp), quiet=True, workers=workers)

@@ -148,6 +148,21 @@ def findings(results: dict[str, Any]) -> list[str]:
     return out
 
 
+def _cure_memory(rows: list[dict[str, Any]] | None) -> list[str]:
+    if not rows:
+        return []
+    out = ["## Memory of `cartsim cure`", "",
+           "`benchmarks/bench_cure_memory.py`: peak PSS of the whole process tree (parent and workers), sampled "
+           "every 0.2 s, for a small and a large n in one run; the patients stream through in chunks.", "",
+           "| n | workers | seconds | patients/s | peak PSS (MB) | P(cure) | exact | target |",
+           "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        target = f"< 500 MB ({'met' if r['peak_pss_mb'] < 500 else 'missed'})" if r["n"] >= 10**7 else ""
+        out.append(f"| {r['n']:,} | {r['workers']} | {r['seconds']:.0f} | {r['patients_per_s']:,.0f} | "
+                   f"{r['peak_pss_mb']:.0f} | {r['p_cure']:.4f} | {r['p_cure_exact']:.4f} | {target} |")
+    return [*out, ""]
+
+
 def _calibration(c: dict[str, Any] | None) -> list[str]:
     if not c:
         return []
@@ -157,7 +172,7 @@ def _calibration(c: dict[str, Any] | None) -> list[str]:
         f"hyperparameters (K_C median and sigma, rho_C sigma, r_B median and sigma) to the Moffitt ZUMA-1 kinetics "
         f"and the shipped synthetic PFS curve at once, {c['virtual_patients']:,} virtual patients per evaluation "
         f"on the exact path, {c['workers']} worker processes, then the Monte Carlo confirmation of the calibrated "
-        "cohort (4,000 patients).", "",
+        "cohort.", "",
         "| wall time (s), fit + confirmation | fit alone (s) | proposal rounds | effective sample size | "
         "max distance to the curve, exact path | same, Monte Carlo | target |",
         "|---|---|---|---|---|---|---|",
@@ -185,6 +200,7 @@ def markdown(results: dict[str, Any], cohort_md: str, abm_md: str) -> str:
         "## Scaling", "", results["scaling_note"], "", cohort_md, "",
         "## Spatial", "", abm_md, "",
         *_calibration(results.get("calibration")),
+        *_cure_memory(results.get("cure_memory")),
         "## Targets", "", *_targets(results), "",
     ]
     notes = findings(results) + list(results.get("notes", []))

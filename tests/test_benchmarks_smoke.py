@@ -15,7 +15,8 @@ def test_quick_benchmark_writes_every_section(tmp_path):
                           env={**os.environ, "MPLBACKEND": "Agg"}, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     text = (tmp_path / "RESULTS.md").read_text()
-    for heading in ("## Hybrid Kimmel model", "## Deterministic solve", "## Scaling", "## Spatial", "## Targets"):
+    for heading in ("## Hybrid Kimmel model", "## Deterministic solve", "## Scaling", "## Spatial", "## Calibration",
+                    "## Memory of `cartsim cure`", "## Targets"):
         assert heading in text
     for name in ("GillesPy2 TauHybridSolver", "plain Python reference", "cartsim exact SSA",
                  "cartsim tau-leaping", "cartsim exact oracle", "Machine:"):
