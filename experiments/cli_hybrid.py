@@ -22,12 +22,12 @@ from hybrid import (
     Parameters,
     SimOptions,
     cure_probability_exact,
-    simulate_batch,
     simulate_patient,
     solve_trajectory,
 )
 from hybrid.constraints import POSITIVE, Interval
 from hybrid.errors import CartsimError
+from hybrid.simulate import identical_outcomes
 
 from .config import MAX_PATIENTS
 from .execution import Backend, default_workers
@@ -151,15 +151,6 @@ def cmd_patient(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cure_chunk(params: Parameters, seed: int, start: int, stop: int, opts: SimOptions, model: str
-                ) -> tuple[np.ndarray, np.ndarray]:
-    """Patients ``start..stop-1`` (patient i's stream is ``SeedSequence(seed).spawn(n)[i]``, made here so the
-    parent never holds n of them): outcome codes and event days, the only columns the summary needs."""
-    seeds = [np.random.SeedSequence(seed, spawn_key=(i,)) for i in range(start, stop)]
-    df = simulate_batch([params] * len(seeds), seeds, opts, model, exact=False)
-    return df["outcome"].cat.codes.to_numpy(np.int8), df["t_event_days"].to_numpy(np.float64)
-
-
 def cmd_cure(args: argparse.Namespace) -> int:
     params = _parameters(args)
     opts = _options(args)
@@ -172,7 +163,8 @@ def cmd_cure(args: argparse.Namespace) -> int:
     with Backend(workers=min(args.workers or default_workers(), len(bounds))) as backend, \
             tqdm(total=args.n, unit="patient", disable=args.quiet, file=sys.stderr) as bar:
         tasks = ((params, args.seed, a, b, opts, args.model) for a, b in bounds)
-        for k, (c, d) in backend.unordered(_cure_chunk, tasks):
+        # the workers import only hybrid (not the command line's config, SciPy or plotting): less memory each
+        for k, (c, d) in backend.unordered(identical_outcomes, tasks):
             a, b = bounds[k]
             codes[a:b], days[a:b] = c, d
             bar.update(b - a)

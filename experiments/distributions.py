@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 from hybrid.errors import CartsimError
 from hybrid.params import ParamSpec
@@ -90,6 +90,8 @@ def truncnorm_ppf(u: np.ndarray, mean: float | np.ndarray, sd: float | np.ndarra
     z = np.where(upper, -z, z)
     tiny = ~(pb > 0) | ~np.isfinite(z)
     if np.any(tiny):
+        from scipy import stats  # rarely needed, and heavy for every worker process to import
+
         z[tiny] = stats.truncnorm.ppf(um[tiny], a[tiny], b[tiny])
     out[m] = np.clip(mean[m] + sd[m] * z, lo[m], hi[m])
     return out

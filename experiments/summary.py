@@ -8,7 +8,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 DAYS_PER_MONTH = 365.25 / 12
 PFS_MONTHS = (6, 12, 24)
@@ -18,6 +17,8 @@ def wilson(k: int, n: int, conf: float = 0.95) -> tuple[float, float]:
     """Wilson score interval for a binomial proportion k/n."""
     if n == 0:
         return (math.nan, math.nan)
+    from scipy import stats  # imported where used: command-line start-up and workers stay lighter
+
     z = stats.norm.ppf(0.5 + conf / 2)
     p = k / n
     den = 1 + z * z / n

@@ -172,6 +172,23 @@ def simulate_batch(params: pd.DataFrame | Sequence[Parameters], seeds: Sequence[
     return df
 
 
+def identical_outcomes(params: Parameters, seed: int, start: int, stop: int, options: SimOptions | None = None,
+                       model: str | ModelSpec | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Patients ``start..stop-1`` of a cohort of identical ``params`` whose patient i draws from
+    ``SeedSequence(seed).spawn(n)[i]`` (made here, so that a caller streaming a huge cohort never holds n of
+    them): outcome codes (0 cure, 1 progression, 2 censored) and event days. A light worker function: it
+    needs only this package."""
+    options = options or SimOptions()
+    spec = _model_of(model, params)
+    b = _prepare(spec, [params] * (stop - start), options)
+    seeds = [np.random.SeedSequence(seed, spawn_key=(i,)) for i in range(start, stop)]
+    readouts = np.zeros((stop - start, engine.R_SIZE))
+    engine.run_batch(spec.rates, b.P, spec.stoichiometry, spec.eligible, spec.index(spec.tumour),
+                     spec.index(spec.effector), b.X0, _option_vector(options), float(options.progression_factor),
+                     b.doses, seed_states(seeds), readouts)
+    return readouts[:, engine.R_OUTCOME].astype(np.int8), readouts[:, engine.R_T_EVENT].copy()
+
+
 def _run_single(spec: ModelSpec, b: _Batch, options: SimOptions, rec_t: np.ndarray,
                 seed: SeedLike) -> tuple[np.ndarray, np.ndarray]:
     """Run the first patient of ``b`` recording the species at ``rec_t`` (NaN after the outcome)."""
