@@ -15,19 +15,10 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from hybrid import (
-    DEFAULT_MODEL,
-    METHODS,
-    MODELS,
-    Parameters,
-    SimOptions,
-    cure_probability_exact,
-    simulate_patient,
-    solve_trajectory,
-)
+import hybrid
+from hybrid import DEFAULT_MODEL, METHODS, MODELS, Parameters, SimOptions
 from hybrid.constraints import POSITIVE, Interval
 from hybrid.errors import CartsimError
-from hybrid.simulate import identical_outcomes
 
 from .config import MAX_PATIENTS
 from .execution import Backend, default_workers
@@ -133,7 +124,7 @@ def cmd_trajectory(args: argparse.Namespace) -> int:
                            f"{need / 2**30:,.1f} GiB); at most {MAX_TRAJECTORY_ROWS:,} rows: raise --dt to at least "
                            f"{args.t_end / (MAX_TRAJECTORY_ROWS - 1):.3g} days")
     t = np.arange(n + 1) * args.dt
-    df = solve_trajectory(params, t, opts, args.model)
+    df = hybrid.solve_trajectory(params, t, opts, args.model)
     if args.format == "csv":
         df.to_csv(sys.stdout, index=False, float_format="%.10g")
     else:
@@ -145,10 +136,18 @@ def cmd_trajectory(args: argparse.Namespace) -> int:
 def cmd_patient(args: argparse.Namespace) -> int:
     params = _parameters(args)
     opts = _options(args)
-    res = simulate_patient(params, args.seed, opts, args.model)
+    res = hybrid.simulate_patient(params, args.seed, opts, args.model)
     out = {"seed": args.seed, "threshold_cells": opts.threshold, "method": opts.method, **res.as_dict()}
     _emit(out, args.format)
     return 0
+
+
+def _identical_outcomes(*args):
+    """Worker side of ``cartsim cure``: :func:`hybrid.simulate.identical_outcomes`, imported here so that the
+    parent, which only waits and counts, never loads the engine's kernels while its workers run."""
+    from hybrid.simulate import identical_outcomes
+
+    return identical_outcomes(*args)
 
 
 def cmd_cure(args: argparse.Namespace) -> int:
@@ -165,14 +164,14 @@ def cmd_cure(args: argparse.Namespace) -> int:
     with Backend(workers=min(args.workers or default_workers(), len(bounds))) as backend, \
             tqdm(total=args.n, unit="patient", disable=args.quiet, file=sys.stderr) as bar:
         tasks = ((params, args.seed, a, b, opts, args.model) for a, b in bounds)
-        # the workers import only hybrid (not the command line's config, SciPy or plotting): less memory each
-        for k, (c, d) in backend.unordered(identical_outcomes, tasks):
+        for k, (c, d) in backend.unordered(_identical_outcomes, tasks):
             a, b = bounds[k]
             codes[a:b], days[a:b] = c, d
             bar.update(b - a)
     df = pd.DataFrame({"outcome": pd.Categorical.from_codes(codes, categories=["cure", "progression", "censored"]),
                        "t_event_days": days.astype(np.float64)})
-    _emit(cure_summary(df, cure_probability_exact(params, opts.t_end, opts, args.model), opts, args), args.format)
+    exact = hybrid.cure_probability_exact(params, opts.t_end, opts, args.model)
+    _emit(cure_summary(df, exact, opts, args), args.format)
     return 0
 
 

@@ -17,16 +17,21 @@ from .model import ModelSpec  # noqa: E402
 from .models import DEFAULT_MODEL, MODELS, get_model  # noqa: E402
 from .options import METHODS, Dose, SimOptions  # noqa: E402
 from .params import Parameters, ParamSpec  # noqa: E402
-from .simulate import (  # noqa: E402
-    RESULT_COLUMNS,
-    PatientResult,
-    cure_probability_exact,
-    mean_field,
-    progression_free_exact,
-    simulate_batch,
-    simulate_patient,
-    solve_trajectory,
-)
+
+_SIMULATE = ("RESULT_COLUMNS", "PatientResult", "cure_probability_exact", "mean_field", "progression_free_exact",
+             "simulate_batch", "simulate_patient", "solve_trajectory")
+
+
+def __getattr__(name: str):
+    """The simulation entry points load the engine's compiled kernels on first use, not on ``import hybrid``:
+    a process that only reads models and parameters (a command line parsing its options, a parent waiting on
+    its workers) stays small."""
+    if name in _SIMULATE:
+        from . import simulate
+
+        return getattr(simulate, name)
+    raise AttributeError(f"module 'hybrid' has no attribute {name!r}")
+
 
 __all__ = [
     "DEFAULT_MODEL",
