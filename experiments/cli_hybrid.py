@@ -142,14 +142,6 @@ def cmd_patient(args: argparse.Namespace) -> int:
     return 0
 
 
-def _identical_outcomes(*args):
-    """Worker side of ``cartsim cure``: :func:`hybrid.simulate.identical_outcomes`, imported here so that the
-    parent, which only waits and counts, never loads the engine's kernels while its workers run."""
-    from hybrid.simulate import identical_outcomes
-
-    return identical_outcomes(*args)
-
-
 def cmd_cure(args: argparse.Namespace) -> int:
     params = _parameters(args)
     opts = _options(args)
@@ -161,10 +153,14 @@ def cmd_cure(args: argparse.Namespace) -> int:
     # sampling error
     codes = np.empty(args.n, dtype=np.int8)
     days = np.empty(args.n, dtype=np.float32)
-    with Backend(workers=min(args.workers or default_workers(), len(bounds))) as backend, \
+    from hybrid.simulate import identical_outcomes
+
+    # threads, not processes: the batch kernel releases the GIL, so one process (one copy of the compiled
+    # kernels) keeps every core busy and memory stays that of one process
+    with Backend(workers=min(args.workers or default_workers(), len(bounds)), threads=True) as backend, \
             tqdm(total=args.n, unit="patient", disable=args.quiet, file=sys.stderr) as bar:
         tasks = ((params, args.seed, a, b, opts, args.model) for a, b in bounds)
-        for k, (c, d) in backend.unordered(_identical_outcomes, tasks):
+        for k, (c, d) in backend.unordered(identical_outcomes, tasks):
             a, b = bounds[k]
             codes[a:b], days[a:b] = c, d
             bar.update(b - a)

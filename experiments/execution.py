@@ -29,13 +29,16 @@ class Backend:
     """A context manager that maps functions over tasks. ``scheduler``: None (local processes),
     ``"local-dask"`` (start a Dask LocalCluster) or ``"tcp://HOST:PORT"`` (an existing Dask scheduler)."""
 
-    def __init__(self, workers: int | None = None, scheduler: str | None = None):
+    def __init__(self, workers: int | None = None, scheduler: str | None = None, threads: bool = False):
+        """``threads``: run tasks on threads of this process instead of worker processes (for functions
+        whose work is a Numba kernel that releases the GIL: one copy of the kernels in memory)."""
         if workers is not None and workers < 1:
             raise CartsimError(f"--workers must be >= 1, got {workers}")
         if scheduler is not None and scheduler != LOCAL_DASK and "://" not in scheduler:
             raise CartsimError(f"--scheduler {scheduler!r}: accepted: {LOCAL_DASK} or tcp://HOST:PORT")
         self.workers = workers or default_workers()
         self.scheduler = scheduler
+        self.threads = threads and scheduler is None
         self._pool = None
         self._client = None
         self._cluster = None
@@ -46,7 +49,9 @@ class Backend:
             return f"dask LocalCluster ({self.workers} workers)"
         if self.scheduler:
             return f"dask {self.scheduler}"
-        return "in-process" if self.workers == 1 else f"local processes ({self.workers})"
+        if self.workers == 1:
+            return "in-process"
+        return f"threads ({self.workers})" if self.threads else f"local processes ({self.workers})"
 
     def __enter__(self) -> Backend:
         if self.scheduler is not None:
@@ -66,6 +71,10 @@ class Backend:
                 except OSError as exc:
                     raise CartsimError(f"--scheduler {self.scheduler}: cannot connect: {exc}") from None
                 self.workers = max(1, sum(self._client.nthreads().values()))
+        elif self.workers > 1 and self.threads:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="cartsim")
         elif self.workers > 1:
             import multiprocessing as mp
             from concurrent.futures import ProcessPoolExecutor

@@ -453,7 +453,7 @@ _BATCH_SIG = types.void(
 )
 
 
-@njit(_BATCH_SIG, cache=True)
+@njit(_BATCH_SIG, cache=True, nogil=True)  # nogil: threads of one process can run batches side by side
 def run_batch(rates, P, S, eligible, tumour, effector, X0, opt, prog_factor, doses, states, readouts):
     """:func:`run_patient` for each row of P (parameters), X0 (initial state), doses (one dose table per
     patient), states (one generator state per patient) and readouts; progression at ``prog_factor`` times the
