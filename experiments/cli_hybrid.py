@@ -12,7 +12,6 @@ import math
 import sys
 
 import numpy as np
-import pandas as pd
 from tqdm import tqdm
 
 import hybrid
@@ -164,18 +163,20 @@ def cmd_cure(args: argparse.Namespace) -> int:
             a, b = bounds[k]
             codes[a:b], days[a:b] = c, d
             bar.update(b - a)
-    df = pd.DataFrame({"outcome": pd.Categorical.from_codes(codes, categories=["cure", "progression", "censored"]),
-                       "t_event_days": days.astype(np.float64)})
     exact = hybrid.cure_probability_exact(params, opts.t_end, opts, args.model)
-    _emit(cure_summary(df, exact, opts, args), args.format)
+    _emit(cure_summary(codes, days, exact, opts, args), args.format)
     return 0
 
 
-def cure_summary(df: pd.DataFrame, p_exact: float | None, opts: SimOptions, args: argparse.Namespace) -> dict:
-    """The JSON document of ``cartsim cure``."""
-    n = len(df)
-    counts = df["outcome"].value_counts()
-    cures = int(counts.get("cure", 0))
+def cure_summary(codes: np.ndarray, days: np.ndarray, p_exact: float | None, opts: SimOptions,
+                 args: argparse.Namespace) -> dict:
+    """The JSON document of ``cartsim cure`` from each patient's outcome code (engine order: cure,
+    progression, censored) and event day; works on the arrays as kept, without copying them whole."""
+    from hybrid.engine import OUTCOME_NAMES
+
+    n = len(codes)
+    counts = np.bincount(codes, minlength=len(OUTCOME_NAMES))
+    cures = int(counts[0])
     p = cures / n
     lo, hi = wilson(cures, n)
     return {
@@ -189,16 +190,16 @@ def cure_summary(df: pd.DataFrame, p_exact: float | None, opts: SimOptions, args
         "p_cure_se": math.sqrt(p * (1 - p) / n),
         "p_cure_wilson95": [lo, hi],
         "p_cure_exact": p_exact,
-        "outcomes": {k: int(counts.get(k, 0)) for k in ("cure", "progression", "censored")},
-        "time_to_cure_days": _deciles(df.loc[df["outcome"] == "cure", "t_event_days"]),
-        "time_to_progression_days": _deciles(df.loc[df["outcome"] == "progression", "t_event_days"]),
+        "outcomes": {k: int(counts[i]) for i, k in enumerate(OUTCOME_NAMES)},
+        "time_to_cure_days": _deciles(days[codes == 0]),
+        "time_to_progression_days": _deciles(days[codes == 1]),
     }
 
 
-def _deciles(days: pd.Series) -> dict[str, float | None]:
+def _deciles(days: np.ndarray) -> dict[str, float | None]:
     """q10, q50 and q90 of event days (None without events) and the count."""
     keys = ("q10", "q50", "q90")
-    if days.empty:
+    if days.size == 0:
         return dict.fromkeys(keys) | {"n": 0}
-    q = np.quantile(days.to_numpy(float), [0.1, 0.5, 0.9])
+    q = np.quantile(days, [0.1, 0.5, 0.9])
     return {k: float(v) for k, v in zip(keys, q, strict=True)} | {"n": int(days.size)}
