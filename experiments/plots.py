@@ -18,13 +18,8 @@ from hybrid.units import cells_to_blood  # noqa: E402
 
 from .summary import DAYS_PER_MONTH, kaplan_meier  # noqa: E402
 
-MOFFITT_CART = pd.DataFrame({
-    # Moffitt ZUMA-1 CAR T counts, cells/µL, median and IQR (Kimmel et al. 2021, §3d)
-    "day": [7, 14, 28, 90],
-    "median": [27.5, 9.1, 2.1, 0.1],
-    "q25": [16.5, 3.8, 0.6, 0.01],
-    "q75": [57.5, 31.1, 6.1, 0.4],
-})
+MOFFITT_CART = pd.read_csv(Path(__file__).resolve().parent / "data" / "moffitt_zuma1_cart.csv", comment="#")
+"""Moffitt ZUMA-1 CAR T counts, cells/µL, median and IQR (Kimmel et al. 2021, §3d): the file calibration fits."""
 MAX_CURVES = 6
 
 

@@ -139,6 +139,16 @@ def _log_cure(spec: ModelSpec, b: _Batch, options: SimOptions, t_days: np.ndarra
     return out
 
 
+def _run_batch(spec: ModelSpec, b: _Batch, options: SimOptions, seeds: Sequence[SeedLike]) -> np.ndarray:
+    """The engine's readouts (patients, R_SIZE) of the batch ``b``, one seed per patient."""
+    readouts = np.zeros((b.P.shape[0], engine.R_SIZE))
+    if b.P.shape[0]:
+        engine.run_batch(spec.rates, b.P, spec.stoichiometry, spec.eligible, spec.index(spec.tumour),
+                         spec.index(spec.effector), b.X0, _option_vector(options),
+                         float(options.progression_factor), b.doses, seed_states(seeds), readouts)
+    return readouts
+
+
 def simulate_batch(params: pd.DataFrame | Sequence[Parameters], seeds: Sequence[SeedLike],
                    options: SimOptions | None = None, model: str | ModelSpec | None = None,
                    exact: bool = True) -> pd.DataFrame:
@@ -155,13 +165,7 @@ def simulate_batch(params: pd.DataFrame | Sequence[Parameters], seeds: Sequence[
     n = b.P.shape[0]
     if len(seeds) != n:
         raise CartsimError(f"simulate_batch: {n} parameter rows but {len(seeds)} seeds")
-    readouts = np.zeros((n, engine.R_SIZE))
-    if n:
-        engine.run_batch(
-            spec.rates, b.P, spec.stoichiometry, spec.eligible, spec.index(spec.tumour),
-            spec.index(spec.effector), b.X0, _option_vector(options), float(options.progression_factor), b.doses,
-            seed_states(seeds), readouts,
-        )
+    readouts = _run_batch(spec, b, options, seeds)
     df = pd.DataFrame({col: readouts[:, k] for col, k in _READOUT_COLUMNS.items()})
     df.insert(0, "outcome", pd.Categorical.from_codes(readouts[:, engine.R_OUTCOME].astype(np.int64),
                                                       categories=list(engine.OUTCOME_NAMES)))
@@ -182,10 +186,7 @@ def identical_outcomes(params: Parameters, seed: int, start: int, stop: int, opt
     spec = _model_of(model, params)
     b = _prepare(spec, [params] * (stop - start), options)
     seeds = [np.random.SeedSequence(seed, spawn_key=(i,)) for i in range(start, stop)]
-    readouts = np.zeros((stop - start, engine.R_SIZE))
-    engine.run_batch(spec.rates, b.P, spec.stoichiometry, spec.eligible, spec.index(spec.tumour),
-                     spec.index(spec.effector), b.X0, _option_vector(options), float(options.progression_factor),
-                     b.doses, seed_states(seeds), readouts)
+    readouts = _run_batch(spec, b, options, seeds)
     return readouts[:, engine.R_OUTCOME].astype(np.int8), readouts[:, engine.R_T_EVENT].copy()
 
 

@@ -20,7 +20,7 @@ from .data import PatientKinetics, SummaryKinetics
 from .kinetics import SummaryFit, effector_per_ul, patient_nll
 from .km import ExactPFS, goodness_of_fit, intervals
 from .km import nll as km_nll
-from .population import Proposal, cohort_config, hyper_values, simulate_exact
+from .population import Proposal, cohort_config, fixed_values, hyper_values, simulate_exact
 from .spec import FitSpec
 
 MAX_ROUNDS = 4
@@ -148,9 +148,7 @@ def fit_individuals(spec: FitSpec, quiet: bool = True) -> dict[str, Any]:
     names = list(spec.individual)
     data: PatientKinetics = spec.kinetics
     mspec = hybrid.get_model(spec.model)
-    cohort = spec.base.get("cohort", {})
-    fixed = {k: v for k, v in spec.base.get("parameters", {}).items() if not isinstance(v, dict)}
-    base_vals = {**mspec.preset(cohort.get("preset")), **fixed}
+    base_vals = fixed_values(spec.base, spec.model)
     bounds = [(np.log(lo), np.log(hi)) for lo, hi in spec.individual.values()]
     known_sigma = not isinstance(spec.error_sigma, tuple)
     if not known_sigma:

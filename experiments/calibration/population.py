@@ -66,6 +66,15 @@ def hyper_values(free: Mapping[str, Mapping[str, float]], hypers: Sequence[Hyper
     return out
 
 
+def fixed_values(base: Mapping[str, Any], model: str) -> dict[str, float]:
+    """Every parameter's value in the population's base tables: the preset, with the fixed values of
+    ``[parameters]`` over it (distributions left out)."""
+    import hybrid
+
+    fixed = {k: v for k, v in base.get("parameters", {}).items() if not isinstance(v, Mapping)}
+    return {**hybrid.get_model(model).preset(base.get("cohort", {}).get("preset")), **fixed}
+
+
 def cohort_config(base: Mapping[str, Any], free: Mapping[str, Mapping[str, float]], n: int) -> dict[str, Any]:
     """A cohort config (as ``cartsim run`` reads it) with the free parameters lognormal at ``free``."""
     cfg = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in base.items()}

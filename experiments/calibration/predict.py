@@ -22,13 +22,8 @@ import hybrid
 
 from ..store import atomic_path, write_json
 from .kinetics import effector_per_ul, patient_nll
+from .population import fixed_values
 from .spec import PredictSpec
-
-
-def _base_values(spec: PredictSpec) -> dict[str, float]:
-    mspec = hybrid.get_model(spec.model)
-    fixed = {k: v for k, v in spec.base.get("parameters", {}).items() if not isinstance(v, dict)}
-    return {**mspec.preset(spec.base.get("cohort", {}).get("preset")), **fixed}
 
 
 def log_posterior_factory(spec: PredictSpec):
@@ -36,7 +31,7 @@ def log_posterior_factory(spec: PredictSpec):
     names = list(spec.prior)
     mu = np.log([spec.prior[n]["median"] for n in names])
     sd = np.array([spec.prior[n]["sigma"] for n in names])
-    base = _base_values(spec)
+    base = fixed_values(spec.base, spec.model)
     data = spec.kinetics
 
     def log_post(x: np.ndarray) -> float:

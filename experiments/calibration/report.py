@@ -80,9 +80,10 @@ def _individual_figure(spec, result: dict[str, Any], path: Path) -> Path:
     from .kinetics import effector_per_ul
 
     plt = _plt()
+    from .population import fixed_values
+
     mspec = hybrid.get_model(spec.model)
-    fixed = {k: v for k, v in spec.base.get("parameters", {}).items() if not isinstance(v, dict)}
-    base_vals = {**mspec.preset(spec.base.get("cohort", {}).get("preset")), **fixed}
+    base_vals = fixed_values(spec.base, spec.model)
     fig, ax = plt.subplots(figsize=(6, 4))
     data: PatientKinetics = spec.kinetics
     t = np.linspace(0.5, max(float(data.day.max()) * 1.1, 30.0), 200)
