@@ -69,7 +69,41 @@ def cohort_figures(spec, df: pd.DataFrame, summary: dict[str, Any], out_dir: Pat
         written.append(event_times_figure(spec, df, out_dir / "event_times.png"))
     if spec.sweep is not None:
         written.append(sweep_figure(spec, summary, out_dir / "p_cure.png"))
+    if "relapse_type" in df and df["outcome"].notna().any():
+        written.append(relapse_figure(spec, summary, out_dir / "relapse_types.png"))
     return written
+
+
+def relapse_figure(spec, summary: dict[str, Any], path: Path) -> Path:
+    """Per group, the share of patients cured, progressing with each clone in the lead, and censored
+    (stacked), with the exact P(cure) marked: for a tumour of several clones (antigen escape)."""
+    groups = summary.get("groups") or {"all patients": summary["overall"]}
+    names = list(groups)
+    labels = sorted({lab for g in groups.values() for lab in g.get("relapse_types", {})})
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.55 * len(names) + 2.5), 4.4))
+    x = np.arange(len(names))
+    bottom = np.zeros(len(names))
+    parts = [("cure", [g["outcomes"]["cure"] / g["n"] for g in groups.values()], "#2e8b57")]
+    colours = {"antigen_positive": "#b22222", "antigen_negative": "#6a3d9a"}
+    for k, lab in enumerate(labels):
+        parts.append((f"progression, {lab.replace('_', '-')} clone leading",
+                      [g.get("relapse_types", {}).get(lab, {}).get("fraction_of_patients", 0.0)
+                       for g in groups.values()], colours.get(lab, f"C{k + 3}")))
+    parts.append(("censored", [g["outcomes"]["censored"] / g["n"] for g in groups.values()], "0.7"))
+    for label, frac, colour in parts:
+        ax.bar(x, frac, bottom=bottom, color=colour, label=label, width=0.7)
+        bottom += np.asarray(frac)
+    exact = [g.get("p_cure_exact_mean") for g in groups.values()]
+    if any(e is not None for e in exact):
+        ax.plot(x, [np.nan if e is None else e for e in exact], "k_", ms=22, mew=2, ls="none",
+                label="exact P(cure) (mean over patients)")
+    ax.set_xticks(x, names, rotation=35, ha="right", fontsize=8)
+    ax.set_ylabel("fraction of patients")
+    ax.set_ylim(0, 1.0)
+    ax.set_title("outcomes by clone: cure, progression led by each clone", fontsize=10)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    _save(fig, path)
+    return path
 
 
 def pfs_figure(spec, df: pd.DataFrame, path: Path) -> Path:

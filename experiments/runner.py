@@ -15,7 +15,7 @@ import pandas as pd
 
 from .config import SWEEP_VARIABILITY, Spec
 from .execution import Backend
-from .simulate import simulate_chunk
+from .simulate import result_columns, simulate_chunk
 from .store import ChunkStore, fingerprint, read_patients, write_json
 from .summary import cohort_summary
 
@@ -65,7 +65,7 @@ def run_cohort(spec: Spec, out_dir: Path, backend: Backend, *, resume: bool = Fa
             if on_chunk is not None:
                 on_chunk(k)
     store.merge(out_dir / "patients.parquet")
-    df = store.read_columns(SUMMARY_COLUMNS)
+    df = store.read_columns([*SUMMARY_COLUMNS, *(c for c in result_columns(spec.model) if c == "relapse_type")])
     summary = build_summary(spec, df, backend)
     write_json(out_dir / "summary.json", summary)
     if spec.figures:

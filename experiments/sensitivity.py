@@ -41,7 +41,7 @@ def local_outputs(row: np.ndarray, options: SimOptions, model: str) -> dict[str,
         "p_cure": float(p_cure_points(row[None, :], options, model)[0]),
         "cart_peak_cells": float(c.max()),
         "cart_auc_0_28": float(np.trapezoid(c[early], t[early])),
-        "tumour_nadir_cells": float(traj[spec.tumour].to_numpy().min()),
+        "tumour_nadir_cells": float(traj[list(spec.tumour_species)].to_numpy().sum(axis=1).min()),
     }
 
 

@@ -20,9 +20,14 @@ RESULT_COLUMNS = ("outcome", "t_event_days", "nadir_cells", "nadir_day", "cart_p
 PFS_COLUMNS = ("pfs_days", "pfs_event")
 
 
+def result_columns(model: str) -> tuple[str, ...]:
+    """The simulation's columns for ``model``: a tumour of several clones adds the relapse type."""
+    return (*RESULT_COLUMNS, "relapse_type") if len(get_model(model).tumour_species) > 1 else RESULT_COLUMNS
+
+
 def columns(model: str) -> tuple[str, ...]:
     """Columns of patients.parquet for a cohort of ``model``, in order."""
-    return ("id", "seed", "group", *get_model(model).param_names, *RESULT_COLUMNS, *PFS_COLUMNS)
+    return ("id", "seed", "group", *get_model(model).param_names, *result_columns(model), *PFS_COLUMNS)
 
 
 def observed_pfs(outcome: np.ndarray, t_event: np.ndarray, t_end: float,
@@ -55,6 +60,7 @@ def exact_batch(params: pd.DataFrame, options, model: str) -> np.ndarray:
 def simulate_chunk(spec: Spec, start: int, stop: int) -> pd.DataFrame:
     """Sample and simulate patients ``start..stop-1``; one row each, columns :func:`columns`."""
     pats = sample_patients(spec, start, stop)
+    rcols = result_columns(spec.model)
     gnames = pats["group"].to_numpy()
     pieces = []
     for g in spec.groups:
@@ -64,20 +70,24 @@ def simulate_chunk(spec: Spec, start: int, stop: int) -> pd.DataFrame:
         sub = pats.iloc[rows][list(get_model(spec.model).param_names)].reset_index(drop=True)
         opts = spec.group_options(g)
         if spec.exact_only:
-            part = pd.DataFrame({c: np.nan for c in RESULT_COLUMNS}, index=range(len(rows)))
+            part = pd.DataFrame({c: np.nan for c in rcols}, index=range(len(rows)))
             part["outcome"] = None
+            if "relapse_type" in rcols:
+                part["relapse_type"] = None
             part["p_cure_exact"] = exact_batch(sub, opts, spec.model)
         else:
             seeds = [patient_seed(spec.seed, i) for i in pats["id"].to_numpy()[rows]]
             part = hybrid.simulate_batch(sub, seeds, opts, model=spec.model)
-            part = part[list(RESULT_COLUMNS)].reset_index(drop=True)
+            part = part[list(rcols)].reset_index(drop=True)
         part.index = rows
         pieces.append(part)
     res = pd.concat(pieces).sort_index()
     out = pats.reset_index(drop=True)
-    for c in RESULT_COLUMNS:
+    for c in rcols:
         out[c] = res[c].to_numpy()
     out["outcome"] = out["outcome"].astype(object)
+    if "relapse_type" in rcols:
+        out["relapse_type"] = out["relapse_type"].astype(object)
     for c in RESULT_COLUMNS[1:]:
         out[c] = out[c].astype(float)
     if spec.exact_only:

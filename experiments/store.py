@@ -35,7 +35,7 @@ def schema(model: str) -> pa.Schema:
     """Arrow schema of patients.parquet for a cohort of ``model`` (fixed, so that every chunk, even an all-null
     one, agrees)."""
     types = {"id": pa.int64(), "seed": pa.int64(), "group": pa.string(), "outcome": pa.string(),
-             "pfs_event": pa.bool_()}
+             "relapse_type": pa.string(), "pfs_event": pa.bool_()}
     return pa.schema([(c, types.get(c, pa.float64())) for c in columns(model)])
 
 

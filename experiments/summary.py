@@ -98,6 +98,16 @@ def group_summary(df: pd.DataFrame, t_end: float, conf: float = 0.95) -> dict[st
     t = df["t_event_days"].to_numpy(float)
     out["time_to_cure_days"] = quantiles(t[df["outcome"].to_numpy() == "cure"])
     out["time_to_progression_days"] = quantiles(t[df["outcome"].to_numpy() == "progression"])
+    if "relapse_type" in df:
+        # a tumour of several clones: which clone carried the progressions, and its share of all patients
+        rt = df["relapse_type"].astype(object).to_numpy()
+        out["relapse_types"] = {}
+        for label in sorted({r for r in rt if isinstance(r, str)}):
+            kr = int(np.sum(rt == label))
+            lo_r, hi_r = wilson(kr, n, conf)
+            kp = int(counts.get("progression", 0))
+            out["relapse_types"][label] = {"count": kr, "fraction_of_patients": kr / n, "low": lo_r,
+                                           "high": hi_r, "fraction_of_progressions": kr / kp if kp else None}
     return out
 
 

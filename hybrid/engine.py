@@ -30,8 +30,8 @@ from .integrator import (
     dense_all,
     eval_rhs,
     extremum,
-    hazard_reach,
     next_step_size,
+    sum_reach,
     workspace,
 )
 from .rng import exponential, poisson, uniform
@@ -52,7 +52,8 @@ R_PEAK_DAY = 5
 R_AUC = 6  # effector area under the curve up to auc_until (cells * day)
 R_N_EVENTS = 7  # exact stochastic events fired
 R_N_LEAPS = 8  # tau leaps taken
-R_SIZE = 9
+R_LEADING = 9  # the tumour species holding most cells at the outcome (a tumour of several clones)
+R_SIZE = 10
 
 # Slots of the option vector ``opt`` taken by ``run_patient``: the per-run settings (days, cells).
 O_T_END = 0
@@ -78,7 +79,7 @@ _SIG = types.void(
     _f8[::1],  # p: parameters
     _f8[:, ::1],  # S: stoichiometry
     _b1[::1],  # eligible: species that may go stochastic
-    _i8,  # tumour
+    _b1[::1],  # tumour: the species whose sum is the tumour
     _i8,  # effector
     _f8[::1],  # x0: initial state
     _f8[::1],  # opt: options, slots O_*
@@ -138,17 +139,46 @@ def _stochastic_propensities(rates, p, rstoch, t, y, xs, a):
 
 
 @njit(cache=True)
+def tumour_size(y, tumour):
+    """Cells in the tumour: the sum over the species flagged in ``tumour``."""
+    size = 0.0
+    for i in range(tumour.shape[0]):
+        if tumour[i]:
+            size += y[i]
+    return size
+
+
+@njit(cache=True)
+def _all_stochastic(mode, tumour):
+    for i in range(tumour.shape[0]):
+        if tumour[i] and not mode[i]:
+            return False
+    return True
+
+
+@njit(cache=True)
+def _leading(y, tumour):
+    """The tumour species holding most cells (the first on ties)."""
+    best = -1
+    for i in range(tumour.shape[0]):
+        if tumour[i] and (best < 0 or y[i] > y[best]):
+            best = i
+    return best
+
+
+@njit(cache=True)
 def _decided(y, mode, tumour, prog_level, t, readouts):
     """After a discrete change of the tumour: update the nadir and record cure or progression.
     Returns True when the patient's outcome is decided."""
-    if y[tumour] < readouts[R_NADIR]:
-        readouts[R_NADIR] = y[tumour]
+    size = tumour_size(y, tumour)
+    if size < readouts[R_NADIR]:
+        readouts[R_NADIR] = size
         readouts[R_NADIR_DAY] = t
-    if mode[tumour] and y[tumour] <= 0.0:
+    if size <= 0.0 and _all_stochastic(mode, tumour):
         readouts[R_OUTCOME] = OUTCOME_CURE
         readouts[R_T_EVENT] = t
         return True
-    if y[tumour] >= prog_level:
+    if size >= prog_level:
         readouts[R_OUTCOME] = OUTCOME_PROGRESSION
         readouts[R_T_EVENT] = t
         return True
@@ -308,6 +338,8 @@ def run_patient(rates, p, S, eligible, tumour, effector, x0, opt, doses, rec_t, 
     ctx[CTX_AUC_ON] = 1.0 if auc_until > 0.0 else 0.0
     mode = np.zeros(ns, dtype=np.bool_)
     rstoch = np.zeros(nr, dtype=np.bool_)
+    effector_mask = np.zeros(ns, dtype=np.bool_)
+    effector_mask[effector] = True
 
     for i in range(ns):
         y[i] = x0[i]
@@ -317,7 +349,7 @@ def run_patient(rates, p, S, eligible, tumour, effector, x0, opt, doses, rec_t, 
     t = 0.0
     readouts[R_OUTCOME] = OUTCOME_CENSORED
     readouts[R_T_EVENT] = t_end
-    readouts[R_NADIR] = y[tumour]
+    readouts[R_NADIR] = tumour_size(y, tumour)
     readouts[R_NADIR_DAY] = 0.0
     readouts[R_PEAK] = y[effector]
     readouts[R_PEAK_DAY] = 0.0
@@ -378,8 +410,8 @@ def run_patient(rates, p, S, eligible, tumour, effector, x0, opt, doses, rec_t, 
                 th = crossing(y, K, hh, i, threshold)
                 if th < theta:
                     theta, kind, which = th, _STEP_GOES_STOCHASTIC, i
-        if (not mode[tumour]) and ynew[tumour] >= prog_level:
-            th = crossing(y, K, hh, tumour, prog_level)
+        if (not _all_stochastic(mode, tumour)) and tumour_size(ynew, tumour) >= prog_level:
+            th = sum_reach(y, K, hh, 0, tumour, prog_level)
             if th < theta:
                 theta, kind = th, _STEP_PROGRESSION
         if any_st:
@@ -388,18 +420,18 @@ def run_patient(rates, p, S, eligible, tumour, effector, x0, opt, doses, rec_t, 
                 if rstoch[j]:
                     total += ynew[IL + j]
             if total >= target:
-                th = hazard_reach(y, K, hh, IL, rstoch, target)
+                th = sum_reach(y, K, hh, IL, rstoch, target)
                 if th < theta:
                     theta, kind = th, _STEP_EVENT
         th_end = min(theta, 1.0)
         t_new = t + th_end * hh
         irec = _record(rec_t, rec, irec, t_new, y, K, hh, t, ns)
         # readouts over the part of the step kept: effector peak, deterministic tumour nadir
-        th_pk, v_pk = extremum(y, K, hh, effector, th_end, 1.0)
+        th_pk, v_pk = extremum(y, K, hh, effector_mask, th_end, 1.0)
         if v_pk > readouts[R_PEAK]:
             readouts[R_PEAK] = v_pk
             readouts[R_PEAK_DAY] = t + th_pk * hh
-        if not mode[tumour]:
+        if not _all_stochastic(mode, tumour):
             th_nd, v_nd = extremum(y, K, hh, tumour, th_end, -1.0)
             if v_nd < readouts[R_NADIR]:
                 readouts[R_NADIR] = v_nd
@@ -445,10 +477,11 @@ def run_patient(rates, p, S, eligible, tumour, effector, x0, opt, doses, rec_t, 
         eval_rhs(rates, p, S, rstoch, ctx, t, y, xs, a, K[0])
 
     readouts[R_AUC] = y[ns]
+    readouts[R_LEADING] = _leading(y, tumour)
 
 
 _BATCH_SIG = types.void(
-    RatesFn, _f8[:, ::1], _f8[:, ::1], _b1[::1], _i8, _i8, _f8[:, ::1], _f8[::1], _f8, _f8[:, :, ::1],
+    RatesFn, _f8[:, ::1], _f8[:, ::1], _b1[::1], _b1[::1], _i8, _f8[:, ::1], _f8[::1], _f8, _f8[:, :, ::1],
     types.uint64[:, ::1], _f8[:, ::1],
 )
 
@@ -462,13 +495,13 @@ def run_batch(rates, P, S, eligible, tumour, effector, X0, opt, prog_factor, dos
     rec = np.zeros((0, S.shape[1]))
     o = opt.copy()
     for k in range(P.shape[0]):
-        o[O_PROG_LEVEL] = prog_factor * X0[k, tumour]
+        o[O_PROG_LEVEL] = prog_factor * tumour_size(X0[k], tumour)
         run_patient(rates, P[k], S, eligible, tumour, effector, X0[k], o, doses[k], rec_t, rec, states[k],
                     readouts[k])
 
 
 _MEAN_FIELD_SIG = types.void(
-    RatesFn, _f8[:, ::1], _f8[:, ::1], _i8, _i8, _f8[:, ::1], _f8[::1], _f8[:, :, ::1], _f8[::1], _f8[:, :, ::1],
+    RatesFn, _f8[:, ::1], _f8[:, ::1], _b1[::1], _i8, _f8[:, ::1], _f8[::1], _f8[:, :, ::1], _f8[::1], _f8[:, :, ::1],
 )
 
 

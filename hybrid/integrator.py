@@ -10,7 +10,10 @@ State layout ``y`` (length ``n_species + 1 + max(n_reactions, 2)``):
 - ``y[ns]``: area under the effector species, accumulated while ``ctx[CTX_AUC_ON]`` is 1 (cells * day);
 - hybrid kind: ``y[ns+1+j]``: integral of reaction j's propensity since the last stochastic event, for the
   reactions that are currently stochastic (the hazard that decides the next event exactly);
-- oracle kind: ``y[ns+1] = rho(t)`` and ``y[ns+2] = I(t) * exp(-s)`` of Kendall's formula (see oracle.py).
+- oracle kind: ``y[ns+1] = rho(t)`` and ``y[ns+2] = I(t) * exp(-s)`` of Kendall's formula (see oracle.py);
+- branching kind: the backward equations of a multi-type tumour in reversed time tau = T - t: ``y[i]`` for a
+  tumour species i is u_i, the probability that one cell of type i at time t has descendants alive at T; the
+  other species are read from the stored mean field in ``ctx`` (see :func:`branching_rhs`, oracle.py).
 """
 
 from __future__ import annotations
@@ -31,6 +34,20 @@ CTX_BIRTH = 4
 CTX_DEATH = 5
 CTX_LOG_SCALE = 6
 CTX_SIZE = 7
+KIND_HYBRID = 0.0
+KIND_KENDALL = 1.0
+KIND_BRANCHING = 2.0
+
+# Branching kind: after the CTX_SIZE slots, ctx holds a header, the tumour types and branching table, and the
+# stored mean field (one record per step of the forward solve: t0, h, the species at t0, the 7 stage rows).
+BR_T = CTX_SIZE  # the horizon T (days)
+BR_NTYPES = CTX_SIZE + 1
+BR_NROWS = CTX_SIZE + 2  # rows of the branching table
+BR_SEG_LO = CTX_SIZE + 3  # the records of the current stretch between doses: [lo, hi)
+BR_SEG_HI = CTX_SIZE + 4
+BR_CURSOR = CTX_SIZE + 5
+BR_SEG0 = CTX_SIZE + 6  # where the records start
+BR_TYPES = CTX_SIZE + 7  # species index of each tumour type, then the table rows (see ModelSpec.offspring)
 
 # Dormand & Prince (1980) coefficients, with Shampine's dense output (as in Hairer's DOPRI5).
 _C = np.array([0.0, 1 / 5, 3 / 10, 4 / 5, 8 / 9, 1.0, 1.0])
@@ -88,6 +105,9 @@ def eval_rhs(rates, p, S, rstoch, ctx, t, y, xs, a, out):
 @njit(cache=True)
 def _rhs_row(rates, p, S, rstoch, ctx, t, y, xs, a, K, r):
     """dy/dt at (t, y) into row r of K (no array views on the hot path)."""
+    if ctx[CTX_KIND] == KIND_BRANCHING:
+        branching_rhs(rates, p, S, ctx, t, y, xs, a, K, r)
+        return
     nr, ns = S.shape
     ny = K.shape[1]
     hybrid_kind = ctx[CTX_KIND] == 0.0
@@ -262,31 +282,116 @@ def crossing(y, K, h, i, level):
 
 
 @njit(cache=True)
-def hazard_reach(y, K, h, first, mask, target):
-    """Smallest theta in (0, 1] at which the summed hazard integrals reach ``target``."""
-    return _level_root(_quartic(y, K, h, first, mask), target)
+def sum_reach(y, K, h, first, mask, level):
+    """Smallest theta in (0, 1] at which the sum of components first + j over mask[j] reaches ``level`` (it
+    does so within the step): the next stochastic event (summed hazard integrals), or progression of a tumour
+    of several species."""
+    return _level_root(_quartic(y, K, h, first, mask), level)
 
 
 @njit(cache=True)
-def extremum(y, K, h, i, theta_hi, sign):
-    """The extreme value of component i over [0, theta_hi] (sign +1: maximum, -1: minimum), as (theta, value).
+def dense_sum(y, K, h, theta, mask):
+    """The dense output of the sum of the components flagged in ``mask`` (one flag per leading component)."""
+    acc = 0.0
+    for i in range(mask.shape[0]):
+        if mask[i]:
+            acc += dense(y, K, h, theta, i)
+    return acc
+
+
+@njit(cache=True)
+def _slope_sum(K, theta, mask):
+    acc = 0.0
+    for i in range(mask.shape[0]):
+        if mask[i]:
+            acc += dense_slope(K, theta, i)
+    return acc
+
+
+@njit(cache=True)
+def extremum(y, K, h, mask, theta_hi, sign):
+    """The extreme value over [0, theta_hi] of the sum of the components flagged in ``mask`` (sign +1:
+    maximum, -1: minimum), as (theta, value).
 
     The end points decide unless the slope turns inside the step, when a golden-section search on the dense
     output finds the turning point."""
-    v0 = sign * dense(y, K, h, 0.0, i)
-    v1 = sign * dense(y, K, h, theta_hi, i)
-    if sign * K[0, i] > 0.0 and sign * dense_slope(K, theta_hi, i) < 0.0:
+    v0 = sign * dense_sum(y, K, h, 0.0, mask)
+    v1 = sign * dense_sum(y, K, h, theta_hi, mask)
+    if sign * _slope_sum(K, 0.0, mask) > 0.0 and sign * _slope_sum(K, theta_hi, mask) < 0.0:
         lo, hi = 0.0, theta_hi
         g = 0.6180339887498949
         for _ in range(50):
             m1 = hi - g * (hi - lo)
             m2 = lo + g * (hi - lo)
-            if sign * dense(y, K, h, m1, i) >= sign * dense(y, K, h, m2, i):
+            if sign * dense_sum(y, K, h, m1, mask) >= sign * dense_sum(y, K, h, m2, mask):
                 hi = m2
             else:
                 lo = m1
         th = 0.5 * (lo + hi)
-        return th, dense(y, K, h, th, i)
+        return th, dense_sum(y, K, h, th, mask)
     if v1 >= v0:
         return theta_hi, sign * v1
     return 0.0, sign * v0
+
+
+@njit(cache=True)
+def segment_stride(ns):
+    """Length of one stored mean-field record of a model with ns species."""
+    return 2 + 8 * ns
+
+
+@njit(cache=True)
+def _stored_mean_field(ctx, ns, t, xs):
+    """The stored mean field at day t into xs (the record of the current stretch holding t)."""
+    stride = segment_stride(ns)
+    seg0 = int(ctx[BR_SEG0])
+    lo, hi = int(ctx[BR_SEG_LO]), int(ctx[BR_SEG_HI])
+    k = min(max(int(ctx[BR_CURSOR]), lo), hi - 1)
+    while k > lo and ctx[seg0 + k * stride] > t:
+        k -= 1
+    while k < hi - 1 and ctx[seg0 + (k + 1) * stride] <= t:
+        k += 1
+    ctx[BR_CURSOR] = k
+    off = seg0 + k * stride
+    t0, h = ctx[off], ctx[off + 1]
+    y0 = ctx[off + 2:off + 2 + ns]
+    Ks = ctx[off + 2 + ns:off + stride].reshape((7, ns))
+    th = min(max((t - t0) / h, 0.0), 1.0) if h > 0.0 else 0.0
+    for i in range(ns):
+        xs[i] = dense(y0, Ks, h, th, i)
+
+
+@njit(cache=True)
+def branching_rhs(rates, p, S, ctx, tau, y, xs, a, K, r):
+    """Backward Kolmogorov equations of a multi-type linear branching tumour, in reversed time tau = T - t,
+    into row r of K: du_i/dtau = sum over reactions j of parent type i of a_ij(t) [1 - prod_k (1 - u_k)^m_jk
+    - u_i], with a_ij the per-cell rate and m_j the offspring; 1 - prod is formed as -expm1(sum m log1p(-u))
+    so that u ~ 1e-15 keeps its digits."""
+    ns = S.shape[1]
+    t = ctx[BR_T] - tau
+    m = int(ctx[BR_NTYPES])
+    nrows = int(ctx[BR_NROWS])
+    table = BR_TYPES + m
+    width = 2 + m
+    for i in range(K.shape[1]):
+        K[r, i] = 0.0
+    _stored_mean_field(ctx, ns, t, xs)
+    for i in range(m):
+        for k in range(m):
+            xs[int(ctx[BR_TYPES + k])] = 0.0
+        si = int(ctx[BR_TYPES + i])
+        xs[si] = 1.0  # linear tumour: the propensities at one cell of type i are its per-cell rates
+        rates(t, xs, p, a)
+        u_i = y[si]
+        acc = 0.0
+        for q in range(nrows):
+            row = table + q * width
+            if int(ctx[row + 1]) != i:
+                continue
+            log_all_dead = 0.0
+            for k in range(m):
+                mk = ctx[row + 2 + k]
+                if mk != 0.0:
+                    log_all_dead += mk * np.log1p(-min(y[int(ctx[BR_TYPES + k])], 1.0))
+            acc += a[int(ctx[row])] * (-np.expm1(log_all_dead) - u_i)
+        K[r, si] = acc

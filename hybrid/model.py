@@ -10,14 +10,16 @@ stochastic must have non-negative propensities.
 A model also declares its parameters (:class:`hybrid.params.ParamSpec`: unit, default with its source, accepted
 values) and named presets; the kernels take the parameter vector in declaration order.
 
-When the tumour is a linear birth–death process whose rates do not depend on the tumour, and the tumour does
-not act on the other species, Kendall's formula gives P(cure) exactly (``tumour_birth``/``tumour_death`` set
-and ``linear_tumour`` true); otherwise only the Monte Carlo holds.
+The tumour may be one species or several (clones); its size is their sum. When the tumour species form a
+linear branching process (every tumour reaction has one parent cell, its per-cell rate does not depend on the
+tumour, and the tumour does not act on the other species), P(cure) is exact: Kendall's formula for one species,
+the backward equations of the multi-type process for several (``linear_tumour`` true, ``tumour_parents`` naming
+each tumour reaction's parent species); otherwise only the Monte Carlo holds.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -42,18 +44,31 @@ class ModelSpec:
     """The parameters, in the order of the vector the kernels take."""
     stochastic: tuple[str, ...]
     """Species that go stochastic below the threshold."""
-    tumour: str
+    tumour: str | tuple[str, ...]
+    """The tumour species (several: clones, whose sum is the tumour size)."""
     effector: str
-    lymphocytes: str
-    """The species that lymphodepletion resets to its initial value."""
+    lymphocytes: str | None
+    """The species that lymphodepletion resets to its initial value (None: the model has none)."""
     initial: tuple[str, ...]
-    """Parameter that holds each species' initial value, in species order."""
+    """Parameter that holds each species' initial value, in species order; with ``initial_state``, the
+    parameters that function reads."""
     presets: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     """Named parameter sets, each given as its differences from the defaults; the first is the default."""
     linear_tumour: bool = False
-    tumour_birth: str | None = None
-    tumour_death: str | None = None
+    tumour_parents: Mapping[str, str] = field(default_factory=dict)
+    """With ``linear_tumour``: the parent species of each tumour reaction (its offspring are the parent
+    plus the reaction's change)."""
+    initial_state: Callable[[np.ndarray], np.ndarray] | None = None
+    """Initial state (n, n_species) from the parameter matrix (n, n_params), when it is not simply the
+    ``initial`` columns (a tumour split into clones by a fraction)."""
+    breakpoints: tuple[str, ...] = ()
+    """Parameters holding days at which the rates jump (a phase switch): the integrators stop there exactly, as
+    at a dose, instead of creeping up to the jump with ever smaller steps."""
+    tumour_labels: Mapping[str, str] = field(default_factory=dict)
+    """Name of each tumour species in outputs (``relapse_type``); default: the species name."""
     doc: str = ""
+    sources: tuple[str, ...] = ()
+    """The papers the model comes from."""
 
     def __post_init__(self) -> None:
         names = [p.name for p in self.params]
@@ -69,13 +84,18 @@ class ModelSpec:
         if S.shape != (len(self.reactions), len(self.species)):
             raise CartsimError(f"model {self.name}: stoichiometry shape {S.shape} does not match "
                                f"{len(self.reactions)} reactions x {len(self.species)} species")
-        for role in (self.tumour, self.effector, self.lymphocytes, *self.stochastic):
+        for role in (*self.tumour_species, self.effector, *([self.lymphocytes] if self.lymphocytes else []),
+                     *self.stochastic):
             if role not in self.species:
                 raise CartsimError(f"model {self.name}: {role!r} is not a species ({', '.join(self.species)})")
-        if len(self.initial) != len(self.species) or any(p not in self.param_names for p in self.initial):
+        if any(p not in self.param_names for p in self.breakpoints):
+            raise CartsimError(f"model {self.name}: breakpoints must name parameters")
+        if any(p not in self.param_names for p in self.initial) or (
+                self.initial_state is None and len(self.initial) != len(self.species)):
             raise CartsimError(f"model {self.name}: 'initial' must name one parameter per species")
-        if self.tumour not in self.stochastic:
-            raise CartsimError(f"model {self.name}: the tumour {self.tumour!r} must be allowed to go stochastic")
+        for sp in self.tumour_species:
+            if sp not in self.stochastic:
+                raise CartsimError(f"model {self.name}: the tumour {sp!r} must be allowed to go stochastic")
         elig = self.eligible
         for j, rname in enumerate(self.reactions):
             touched = S[j] != 0
@@ -83,10 +103,7 @@ class ModelSpec:
                 raise CartsimError(f"model {self.name}: reaction {rname!r} moves both a species that may go "
                                    "stochastic and one that may not; split it into two reactions")
         if self.linear_tumour:
-            for r in (self.tumour_birth, self.tumour_death):
-                if r not in self.reactions:
-                    raise CartsimError(f"model {self.name}: linear_tumour needs tumour_birth and tumour_death "
-                                       f"reactions, got {r!r}")
+            _ = self.offspring  # builds the branching table, which checks tumour_parents
 
     @cached_property
     def param_names(self) -> tuple[str, ...]:
@@ -110,6 +127,95 @@ class ModelSpec:
             raise ParameterError(f"unknown preset {name!r} of model {self.name}; accepted: "
                                  f"{', '.join(self.presets) or '(none)'}")
         return {**self.defaults, **self.presets[name]}
+
+    @property
+    def tumour_species(self) -> tuple[str, ...]:
+        return (self.tumour,) if isinstance(self.tumour, str) else tuple(self.tumour)
+
+    @property
+    def tumour_mask(self) -> np.ndarray:
+        return np.array([s in self.tumour_species for s in self.species], dtype=np.bool_)
+
+    def tumour_label(self, species: str) -> str:
+        return self.tumour_labels.get(species, species)
+
+    @cached_property
+    def offspring(self) -> np.ndarray:
+        """Branching table of a linear tumour: one row per tumour reaction, (reaction index, parent's tumour
+        type, offspring count of each tumour type...), tumour types in ``tumour_species`` order."""
+        types = self.tumour_species
+        cols = [self.index(sp) for sp in types]
+        rows = []
+        for j, rname in enumerate(self.reactions):
+            change = self.stoichiometry[j, cols]
+            if not change.any():
+                continue
+            parent = self.tumour_parents.get(rname)
+            if parent not in types:
+                raise CartsimError(f"model {self.name}: tumour reaction {rname!r} needs its parent species in "
+                                   f"tumour_parents (one of {', '.join(types)})")
+            k = types.index(parent)
+            off = change.copy()
+            off[k] += 1.0
+            if (off < 0).any():
+                raise CartsimError(f"model {self.name}: reaction {rname!r} removes a cell other than its parent "
+                                   f"{parent!r}; it is not a branching process")
+            rows.append([j, k, *off])
+        return np.array(rows, dtype=np.float64).reshape(-1, 2 + len(types))
+
+    @property
+    def kendall_reactions(self) -> tuple[int, int] | None:
+        """(birth, death) reaction indices when the tumour is one linear birth–death species (Kendall's
+        formula applies), else None."""
+        if not self.linear_tumour or len(self.tumour_species) != 1 or self.offspring.shape[0] != 2:
+            return None
+        by_offspring = {int(row[2]): int(row[0]) for row in self.offspring}
+        if set(by_offspring) != {0, 2}:
+            return None
+        return by_offspring[2], by_offspring[0]
+
+    @property
+    def exact_oracle(self) -> str:
+        """Which exact P(cure) the model has: Kendall's formula, the multi-type backward equations, or none."""
+        if not self.linear_tumour:
+            return "none (Monte Carlo only)"
+        if self.kendall_reactions is not None:
+            return "Kendall's formula (one linear birth-death tumour species)"
+        return f"backward equations of a {len(self.tumour_species)}-type linear branching process"
+
+    def describe(self) -> str:
+        """A plain-text sheet: what the model is, its species and roles, reactions, parameters with units,
+        defaults and sources, presets and exact oracle."""
+        lines = [f"{self.name}: {self.doc}", ""]
+        lines += [f"source: {src}" for src in self.sources]
+        roles = {self.effector: "effector", self.lymphocytes: "lymphocytes reset by lymphodepletion"}
+        lines += ["", "species (cells):"]
+        for sp, init in zip(self.species, self.initial if self.initial_state is None else [""] * len(self.species),
+                            strict=True):
+            role = "tumour" if sp in self.tumour_species else roles.get(sp, "")
+            tags = [t for t in (role, "stochastic below the threshold" if sp in self.stochastic else "",
+                                f"initial value {init}" if init else "") if t]
+            lines.append(f"  {sp:<10} {'; '.join(tags)}")
+        if self.initial_state is not None:
+            lines.append(f"  initial state from {', '.join(self.initial)} ({self.initial_state.__doc__ or ''})")
+        lines += ["", "reactions (change when fired once; propensity in events/day):"]
+        for j, rname in enumerate(self.reactions):
+            change = ", ".join(f"{sp} {int(v):+d}" if float(v).is_integer() else f"{sp} {v:+g}"
+                               for sp, v in zip(self.species, self.stoichiometry[j], strict=True) if v != 0)
+            parent = self.tumour_parents.get(rname)
+            lines.append(f"  {rname:<14} {change}" + (f"  (per {parent} cell)" if parent else ""))
+        lines += ["", "parameters:"]
+        for ps in self.params:
+            lines.append(f"  {ps.name:<14} {ps.default:<11.6g} {ps.unit:<10} {ps.doc}")
+            lines.append(f"  {'':<14} source: {ps.source}; accepted: {ps.bounds.describe()}")
+        lines += ["", f"presets: {', '.join(self.presets) or '(none)'}", f"exact P(cure): {self.exact_oracle}"]
+        return "\n".join(lines)
+
+    def initial_values(self, P: np.ndarray) -> np.ndarray:
+        """Initial state of each row of the parameter matrix P (cells)."""
+        if self.initial_state is not None:
+            return np.ascontiguousarray(self.initial_state(P), dtype=np.float64)
+        return np.ascontiguousarray(P[:, self.initial_columns])
 
     @property
     def eligible(self) -> np.ndarray:

@@ -1,4 +1,7 @@
-"""Kendall's (1948) exact extinction probability for the tumour as a time-varying linear birth–death process.
+"""Exact P(cure): Kendall's (1948) formula for a tumour of one species, and the backward equations of a
+multi-type linear branching process for a tumour of several clones.
+
+One species, a time-varying linear birth–death process.
 
 With per-cell birth rate lambda(t) and death rate mu(t) along the ODE solution of the other species::
 
@@ -7,6 +10,19 @@ With per-cell birth rate lambda(t) and death rate mu(t) along the ODE solution o
 
 The integral is carried as I(t) * exp(-s) with a running log-scale s, and the result as a log-probability, so
 that a tumour of ~1e11 cells and rho ~ +-100 are harmless. Valid only for models with ``linear_tumour``.
+
+Several species (clones; e.g. antigen-positive cells that give rise to antigen-negative ones). Given the other
+species' mean field, the clones form a multi-type branching process: a cell of type i fires reaction j at
+per-cell rate a_ij(t), leaving offspring m_j (the parent plus the reaction's change). Let u_i(t; T) be the
+probability that one type-i cell at time t has descendants alive at T. Conditioning on the first thing that
+happens to it in [t, t + dt] gives the backward Kolmogorov equations
+
+    -du_i/dt = sum_j a_ij(t) [1 - prod_k (1 - u_k)^m_jk - u_i],   u_i(T; T) = 1,
+
+and, lineages being independent, P(all extinct by T) = prod_i (1 - u_i(0; T))^n_i (n_i cells of type i at
+day 0). With one type, birth rate lambda and death rate mu this is Kendall's Riccati equation
+du/dt = (mu - lambda) u + lambda u^2 and gives the formula above. The equations are solved backwards from T
+along the mean field, which a forward solve stores step by step (its dense output), stopping at the doses.
 """
 
 from __future__ import annotations
@@ -15,15 +31,27 @@ import numpy as np
 from numba import njit, types
 
 from .integrator import (
+    BR_CURSOR,
+    BR_NROWS,
+    BR_NTYPES,
+    BR_SEG0,
+    BR_SEG_HI,
+    BR_SEG_LO,
+    BR_T,
+    BR_TYPES,
     CTX_BIRTH,
     CTX_DEATH,
+    CTX_KIND,
     CTX_LOG_SCALE,
     CTX_TUMOUR,
+    KIND_BRANCHING,
+    KIND_HYBRID,
     RatesFn,
     adaptive_step,
     dense,
     eval_rhs,
     next_step_size,
+    segment_stride,
     workspace,
 )
 from .schedule import apply_doses, next_stop, reached
@@ -126,3 +154,135 @@ def log_extinction_batch(rates, P, S, tumour, birth, death, X0, rtol, atol, dose
     for k in range(P.shape[0]):
         log_extinction_probability(rates, P[k], S, tumour, birth, death, X0[k], rtol, atol, doses[k], t_eval,
                                    out[k], moments[k])
+
+
+@njit(cache=True)
+def _mean_field_records(rates, p, S, tumour, x0, rtol, atol, doses, t_end):
+    """Forward solve of the non-tumour species to t_end (the tumour, acting on nothing, is left at 0), keeping
+    every step's dense output: (records (n, segment_stride), first record of each stretch between doses,
+    first day of each stretch)."""
+    nr, ns = S.shape
+    stride = segment_stride(ns)
+    y, ynew, ytmp, K, xs, a, ctx = workspace(S, KIND_HYBRID)
+    ny = y.shape[0]
+    rstoch = np.zeros(nr, dtype=np.bool_)
+    for i in range(ns):
+        y[i] = 0.0 if tumour[i] else x0[i]
+    recs = np.empty((256, stride))
+    n = 0
+    starts = np.zeros(doses.shape[0] + 1, dtype=np.int64)
+    days = np.zeros(doses.shape[0] + 1)
+    nst = 1
+    t = 0.0
+    idose = 0
+    eval_rhs(rates, p, S, rstoch, ctx, t, y, xs, a, K[0])
+    h = 1e-3
+    while t < t_end:
+        t_stop = next_stop(t_end, idose, doses)
+        if reached(t, t_stop):
+            t = t_stop
+            idose = apply_doses(y, t, idose, doses)
+            for i in range(ns):
+                if tumour[i]:
+                    y[i] = 0.0
+            starts[nst] = n
+            days[nst] = t
+            nst += 1
+            eval_rhs(rates, p, S, rstoch, ctx, t, y, xs, a, K[0])
+            continue
+        hh = min(h, t_stop - t)
+        hh, err = adaptive_step(rates, p, S, rstoch, ctx, t, y, hh, K, ytmp, ynew, xs, a, rtol, atol)
+        if n == recs.shape[0]:
+            grown = np.empty((2 * n, stride))
+            grown[:n] = recs
+            recs = grown
+        recs[n, 0] = t
+        recs[n, 1] = hh
+        for i in range(ns):
+            recs[n, 2 + i] = y[i]
+            for j in range(7):
+                recs[n, 2 + ns + j * ns + i] = K[j, i]
+        n += 1
+        t = t_stop if reached(t + hh, t_stop) else t + hh
+        for k in range(ny):
+            y[k] = ynew[k]
+            K[0, k] = K[6, k]
+        h = next_step_size(hh, err)
+    return recs[:n], starts[:nst], days[:nst]
+
+
+@njit(cache=True)
+def _log_all_extinct(rates, p, S, types, table, x0, rtol, atol, records, starts, days, T):
+    """log P(every tumour lineage extinct by day T): the backward equations solved from T to 0 over the
+    stored mean field (which must reach T)."""
+    nr, ns = S.shape
+    m = types.shape[0]
+    width = 2 + m
+    nrows = table.shape[0] // width
+    stride = segment_stride(ns)
+    n = records.shape[0]
+    seg0 = BR_TYPES + m + table.shape[0]
+    y, ynew, ytmp, K, xs, a, ctx0 = workspace(S, KIND_HYBRID)
+    ny = y.shape[0]
+    ctx = np.zeros(seg0 + n * stride)
+    ctx[:ctx0.shape[0]] = ctx0
+    ctx[CTX_KIND] = KIND_BRANCHING
+    ctx[BR_T] = T
+    ctx[BR_NTYPES] = m
+    ctx[BR_NROWS] = nrows
+    ctx[BR_SEG0] = seg0
+    for k in range(m):
+        ctx[BR_TYPES + k] = types[k]
+    ctx[BR_TYPES + m:seg0] = table
+    ctx[seg0:] = records.ravel()
+    rstoch = np.zeros(nr, dtype=np.bool_)
+    for k in range(m):
+        y[int(types[k])] = 1.0
+    tau = 0.0
+    h = 1e-3
+    for st in range(starts.shape[0] - 1, -1, -1):
+        if days[st] >= T:
+            continue
+        hi = starts[st + 1] if st + 1 < starts.shape[0] else n
+        if hi <= starts[st]:
+            continue
+        ctx[BR_SEG_LO] = starts[st]
+        ctx[BR_SEG_HI] = hi
+        ctx[BR_CURSOR] = hi - 1
+        tau_stop = T - days[st]
+        eval_rhs(rates, p, S, rstoch, ctx, tau, y, xs, a, K[0])
+        while not reached(tau, tau_stop):
+            hh = min(h, tau_stop - tau)
+            hh, err = adaptive_step(rates, p, S, rstoch, ctx, tau, y, hh, K, ytmp, ynew, xs, a, rtol, atol)
+            tau = tau_stop if reached(tau + hh, tau_stop) else tau + hh
+            for k in range(ny):
+                y[k] = ynew[k]
+                K[0, k] = K[6, k]
+            h = next_step_size(hh, err)
+    logp = 0.0
+    for k in range(m):
+        si = int(types[k])
+        if x0[si] > 0.0:
+            logp += x0[si] * np.log1p(-min(y[si], 1.0))
+    return logp
+
+
+_BRANCHING_SIG = types.void(
+    RatesFn, _f8[:, ::1], _f8[:, ::1], types.boolean[::1], _f8[::1], _f8[::1], _f8[:, ::1], _f8, _f8,
+    _f8[:, :, ::1], _f8[::1], _f8[:, ::1],
+)
+
+
+@njit(_BRANCHING_SIG, cache=True)
+def log_extinction_branching_batch(rates, P, S, tumour, types, table, X0, rtol, atol, doses, t_eval, out):
+    """log P(all tumour clones extinct by t) for each row of P, X0, doses and each day of the sorted
+    ``t_eval``, into ``out`` (n, len(t_eval)). ``types``: species index of each tumour type; ``table``: the
+    branching table (:attr:`hybrid.model.ModelSpec.offspring`, flattened)."""
+    if t_eval.shape[0] == 0:
+        return
+    t_end = max(t_eval[t_eval.shape[0] - 1], 0.0)
+    for k in range(P.shape[0]):
+        records, starts, days = _mean_field_records(rates, P[k], S, tumour, X0[k], rtol, atol, doses[k], t_end)
+        for e in range(t_eval.shape[0]):
+            out[k, e] = _log_all_extinct(rates, P[k], S, types, table, X0[k], rtol, atol, records, starts, days,
+                                         t_eval[e])

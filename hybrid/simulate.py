@@ -19,7 +19,7 @@ from .errors import CartsimError
 from .model import ModelSpec
 from .models import get_model
 from .options import SimOptions
-from .oracle import log_extinction_batch
+from .oracle import log_extinction_batch, log_extinction_branching_batch
 from .params import Parameters, parameter_matrix
 from .rng import seed_states
 from .tumour_law import progression_free
@@ -52,6 +52,17 @@ _READOUT_COLUMNS = {
     "n_events": engine.R_N_EVENTS,
     "n_leaps": engine.R_N_LEAPS,
 }
+
+
+def _relapse_type(spec: ModelSpec, readouts: np.ndarray) -> np.ndarray | None:
+    """For a tumour of several clones: the label of the clone that carried each progression (None for other
+    outcomes); None for a one-species tumour."""
+    if len(spec.tumour_species) < 2:
+        return None
+    labels = np.array([spec.tumour_label(s) for s in spec.species], dtype=object)
+    lead = readouts[:, engine.R_LEADING].astype(np.int64)
+    prog = readouts[:, engine.R_OUTCOME] == engine.OUTCOME_PROGRESSION
+    return np.where(prog, labels[lead], None)
 
 
 def _model_of(model: str | ModelSpec | None, params: object) -> ModelSpec:
@@ -87,24 +98,34 @@ def _prepare(spec: ModelSpec, params: pd.DataFrame | Sequence[Parameters] | Para
                 raise CartsimError(f"parameters of model {q.model.name} given to model {spec.name}; build them "
                                    f"with Parameters.from_preset(model={spec.name!r})")
         P = np.array([q.as_array() for q in params], dtype=np.float64).reshape(-1, len(spec.param_names))
-    X0 = np.ascontiguousarray(P[:, spec.initial_columns])
+    X0 = spec.initial_values(P)
     # Doses: lymphodepletion resets the lymphocytes to their initial value, then CAR T cells are added.
-    lymph, eff = spec.index(spec.lymphocytes), spec.index(spec.effector)
+    eff = spec.index(spec.effector)
     rows = []
     for d in options.doses:
         if d.day >= options.t_end:
             continue
         if d.lymphodepletion:
+            if spec.lymphocytes is None:
+                raise CartsimError(f"dose on day {d.day:g}: model {spec.name} has no lymphocytes for "
+                                   "lymphodepletion to reset; give the dose with lymphodepletion = false")
+            lymph = spec.index(spec.lymphocytes)
             rows.append((d.day, lymph, schedule.DOSE_SET, X0[:, lymph]))
         if d.car_t_cells > 0:
             rows.append((d.day, eff, schedule.DOSE_ADD, np.full(len(P), d.car_t_cells)))
+    # a model's phase switches: an empty dose makes every integrator stop on the day
+    for name in spec.breakpoints:
+        rows.append((P[:, spec.param_names.index(name)], eff, schedule.DOSE_ADD, np.zeros(len(P))))
     doses = np.zeros((len(P), len(rows), schedule.D_SIZE))
     for r, (day, species, op, values) in enumerate(rows):
         doses[:, r, schedule.D_DAY] = day
         doses[:, r, schedule.D_SPECIES] = species
         doses[:, r, schedule.D_OP] = op
         doses[:, r, schedule.D_VALUE] = values
-    return _Batch(np.ascontiguousarray(P), X0, doses)
+    if spec.breakpoints:  # per-patient days: put each patient's rows back in day order (stable for ties)
+        order = np.argsort(doses[:, :, schedule.D_DAY], axis=1, kind="stable")
+        doses = np.take_along_axis(doses, order[:, :, None], axis=1)
+    return _Batch(np.ascontiguousarray(P), X0, np.ascontiguousarray(doses))
 
 
 def _option_vector(options: SimOptions, prog_level: float = np.inf) -> np.ndarray:
@@ -126,15 +147,24 @@ def _option_vector(options: SimOptions, prog_level: float = np.inf) -> np.ndarra
 def _log_cure(spec: ModelSpec, b: _Batch, options: SimOptions, t_days: np.ndarray,
               moments: np.ndarray | None = None) -> np.ndarray | None:
     """(n, len(t_days)) log P(cure by t), or None when the model is not linear in the tumour. ``moments``
-    (n, len(t_days), 2), if given, receives rho(t) and log I(t) of Kendall's formula."""
+    (n, len(t_days), 2), if given, receives rho(t) and log I(t) of Kendall's formula (one tumour species)."""
     if not spec.linear_tumour:
         return None
     n = b.P.shape[0]
     out = np.empty((n, t_days.shape[0]))
+    t_days = np.ascontiguousarray(t_days, dtype=np.float64)
+    kendall = spec.kendall_reactions
+    if kendall is None:
+        if moments is not None:
+            raise CartsimError(f"model {spec.name}: the tumour-size law is only available for one tumour species")
+        types = np.array([spec.index(sp) for sp in spec.tumour_species], dtype=np.float64)
+        log_extinction_branching_batch(spec.rates, b.P, spec.stoichiometry, spec.tumour_mask, types,
+                                       np.ascontiguousarray(spec.offspring.ravel()), b.X0, float(options.rtol),
+                                       _ATOL, b.doses, t_days, out)
+        return out
     log_extinction_batch(
-        spec.rates, b.P, spec.stoichiometry, spec.index(spec.tumour), spec.reaction_index(spec.tumour_birth),
-        spec.reaction_index(spec.tumour_death), b.X0, float(options.rtol), _ATOL, b.doses,
-        np.ascontiguousarray(t_days, dtype=np.float64), out, np.zeros((n, 0, 2)) if moments is None else moments,
+        spec.rates, b.P, spec.stoichiometry, spec.index(spec.tumour), kendall[0], kendall[1], b.X0,
+        float(options.rtol), _ATOL, b.doses, t_days, out, np.zeros((n, 0, 2)) if moments is None else moments,
     )
     return out
 
@@ -143,7 +173,7 @@ def _run_batch(spec: ModelSpec, b: _Batch, options: SimOptions, seeds: Sequence[
     """The engine's readouts (patients, R_SIZE) of the batch ``b``, one seed per patient."""
     readouts = np.zeros((b.P.shape[0], engine.R_SIZE))
     if b.P.shape[0]:
-        engine.run_batch(spec.rates, b.P, spec.stoichiometry, spec.eligible, spec.index(spec.tumour),
+        engine.run_batch(spec.rates, b.P, spec.stoichiometry, spec.eligible, spec.tumour_mask,
                          spec.index(spec.effector), b.X0, _option_vector(options),
                          float(options.progression_factor), b.doses, seed_states(seeds), readouts)
     return readouts
@@ -158,7 +188,8 @@ def simulate_batch(params: pd.DataFrame | Sequence[Parameters], seeds: Sequence[
     Returns one row per patient, in order, with the columns of :data:`RESULT_COLUMNS`: outcome
     (cure / progression / censored), t_event_days (t_end when censored), tumour nadir (cells) and its day,
     CAR T peak (cells) and its day, cart_auc_0_28 (cells * day), stochastic events and tau leaps taken, and
-    p_cure_exact, Kendall's P(cure by t_end) (NaN when the model is not linear in B or ``exact`` is False)."""
+    p_cure_exact, the exact P(cure by t_end) (NaN when the tumour is not linear or ``exact`` is False). A
+    model whose tumour is several clones adds ``relapse_type``: the clone that carried each progression."""
     options = options or SimOptions()
     spec = _model_of(model, params)
     b = _prepare(spec, params, options)
@@ -173,6 +204,9 @@ def simulate_batch(params: pd.DataFrame | Sequence[Parameters], seeds: Sequence[
     df["n_leaps"] = df["n_leaps"].astype(np.int64)
     logp = _log_cure(spec, b, options, np.array([options.t_end])) if (exact and n) else None
     df["p_cure_exact"] = np.exp(logp[:, 0]) if logp is not None else np.nan
+    relapse = _relapse_type(spec, readouts)
+    if relapse is not None:
+        df["relapse_type"] = relapse
     return df
 
 
@@ -195,8 +229,8 @@ def _run_single(spec: ModelSpec, b: _Batch, options: SimOptions, rec_t: np.ndarr
     """Run the first patient of ``b`` recording the species at ``rec_t`` (NaN after the outcome)."""
     rec = np.full((rec_t.shape[0], len(spec.species)), np.nan)
     readouts = np.zeros(engine.R_SIZE)
-    tumour = spec.index(spec.tumour)
-    prog_level = options.progression_factor * b.X0[0, tumour]
+    tumour = spec.tumour_mask
+    prog_level = options.progression_factor * b.X0[0, tumour].sum()
     engine.run_patient(
         spec.rates, b.P[0], spec.stoichiometry, spec.eligible, tumour, spec.index(spec.effector), b.X0[0],
         _option_vector(options, float(prog_level)), b.doses[0], np.ascontiguousarray(rec_t, dtype=np.float64),
@@ -223,10 +257,15 @@ class PatientResult:
     """Kendall's exact P(cure by t_end) for these parameters; None when the model is not linear in B."""
     trajectory: pd.DataFrame | None = None
     """Columns t_days and one per species (cells), sampled every options.record_dt days up to the outcome."""
+    relapse_type: str | None = None
+    """For a tumour of several clones: the clone that carried the progression."""
 
     def as_dict(self) -> dict:
         """The scalar readouts (no trajectory), JSON-ready."""
-        return {k: getattr(self, k) for k in RESULT_COLUMNS}
+        out = {k: getattr(self, k) for k in RESULT_COLUMNS}
+        if self.relapse_type is not None:
+            out["relapse_type"] = self.relapse_type
+        return out
 
 
 def simulate_patient(params: Parameters, seed: SeedLike = 0, options: SimOptions | None = None,
@@ -246,6 +285,9 @@ def simulate_patient(params: Parameters, seed: SeedLike = 0, options: SimOptions
         readouts, rec = _run_single(spec, b, options, rec_t, seed)
         row = {col: readouts[k] for col, k in _READOUT_COLUMNS.items()}
         row["outcome"] = engine.OUTCOME_NAMES[int(readouts[engine.R_OUTCOME])]
+        relapse = _relapse_type(spec, readouts[None, :])
+        if relapse is not None:
+            row["relapse_type"] = relapse[0]
         logp = _log_cure(spec, b, options, np.array([options.t_end])) if exact else None
         row["p_cure_exact"] = float(np.exp(logp[0, 0])) if logp is not None else np.nan
         traj = pd.DataFrame(rec, columns=list(spec.species))
@@ -264,6 +306,7 @@ def simulate_patient(params: Parameters, seed: SeedLike = 0, options: SimOptions
         n_leaps=int(row["n_leaps"]),
         p_cure_exact=None if np.isnan(p_exact) else p_exact,
         trajectory=traj,
+        relapse_type=row.get("relapse_type") or None,
     )
 
 
@@ -303,7 +346,7 @@ def progression_free_exact(params: Parameters | pd.DataFrame | Sequence[Paramete
     t = np.asarray(t_days, dtype=np.float64)
     if t.ndim != 1 or np.any(np.diff(t) < 0) or np.any(t < 0):
         raise CartsimError("t_days must be an increasing array of days >= 0")
-    if not spec.linear_tumour:
+    if spec.kendall_reactions is None:
         return None
     grid = np.union1d(t, np.arange(0.0, float(t.max()) + grid_days, grid_days))
     b = _prepare(spec, params, options)
@@ -332,7 +375,7 @@ def mean_field(params: pd.DataFrame | Sequence[Parameters], t_days: np.ndarray, 
     b = _prepare(spec, params, options)
     rec = np.full((b.P.shape[0], t.shape[0], len(spec.species)), np.nan)
     if b.P.shape[0]:
-        engine.mean_field_batch(spec.rates, b.P, spec.stoichiometry, spec.index(spec.tumour),
+        engine.mean_field_batch(spec.rates, b.P, spec.stoichiometry, spec.tumour_mask,
                                 spec.index(spec.effector), b.X0, _option_vector(options), b.doses, t, rec)
     return rec
 

@@ -36,7 +36,8 @@ def run(lam: float, mu: float, n0: int, t_end: float, n: int, seed: int, stop_at
     for k in range(n):
         rec = np.full((1, 1), np.nan)
         r = np.zeros(engine.R_SIZE)
-        engine.run_patient(bd_rates, p, S, np.array([True]), 0, 0, x0, opt, no_doses, rec_t, rec, states[k], r)
+        one = np.array([True])  # the one species may go stochastic and is the tumour
+        engine.run_patient(bd_rates, p, S, one, one, 0, x0, opt, no_doses, rec_t, rec, states[k], r)
         outcome[k] = int(r[engine.R_OUTCOME])
         final[k] = 0.0 if outcome[k] == engine.OUTCOME_CURE else rec[0, 0]
     return outcome, final

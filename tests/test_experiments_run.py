@@ -37,6 +37,7 @@ REDUCED = {
     "reinfusion": ["cohort.n=30", "output.kinetics_patients=6"],
     "sensitivity_local": ["sensitivity.parameters=['K_C', 'gamma_B', 'N0']"],
     "sensitivity_sobol": ["sensitivity.n_base=16", "sensitivity.num_resamples=20"],
+    "antigen_escape": ["cohort.n=48", "output.kinetics_patients=0"],
 }
 FIGURES = {
     "kimmel2021_pfs": ["pfs.png", "event_times.png", "kinetics.png"],
@@ -48,6 +49,7 @@ FIGURES = {
     "reinfusion": ["pfs.png", "kinetics.png"],
     "sensitivity_local": ["sensitivity.png"],
     "sensitivity_sobol": ["sensitivity.png"],
+    "antigen_escape": ["pfs.png", "relapse_types.png"],
 }
 
 
@@ -78,6 +80,11 @@ def test_shipped_config_runs_from_the_command_line(name, tmp_path):
         assert col in df.columns, col
     assert set(df["outcome"]) <= {"cure", "progression", "censored"}
     assert not (tmp_path / CHUNK_DIR).exists()
+    if name == "antigen_escape":
+        prog = df["outcome"] == "progression"
+        assert df.loc[prog, "relapse_type"].isin(["antigen_positive", "antigen_negative"]).all()
+        assert df.loc[~prog, "relapse_type"].isna().all()
+        assert "relapse_types" in summary["groups"]["f1e-9 mu0"]
 
 
 def test_pfs_config_groups_and_summary(tmp_path):

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from ..errors import CartsimError
 from ..model import ModelSpec
-from . import kimmel2021, kimmel2021_bfeedback
+from . import antigen_escape, cartmath, kimmel2021, kimmel2021_bfeedback, multiphasic_ck
 
-_MODULES = (kimmel2021, kimmel2021_bfeedback)
+_MODULES = (kimmel2021, kimmel2021_bfeedback, antigen_escape, cartmath, multiphasic_ck)
 
 MODELS: dict[str, ModelSpec] = {m.MODEL.name: m.MODEL for m in _MODULES}
 DEFAULT_MODEL = "kimmel2021"

@@ -100,8 +100,9 @@ MODEL = ModelSpec(
     params=PARAMS,
     presets=PRESETS,
     linear_tumour=True,
-    tumour_birth="B_birth",
-    tumour_death="B_death",
+    tumour_parents={"B_birth": "B", "B_death": "B"},
+    sources=("Kimmel GJ, Locke FL, Altrock PM (2021) The roles of T cell competition and stochastic extinction "
+             "events in chimeric antigen receptor T cell therapy. Proc R Soc B 288:20210229",),
     doc="Kimmel et al. 2021, equations (2.1)-(2.3); linear in B, so Kendall's formula is exact.",
     **STRUCTURE,
 )
