@@ -61,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        cli_hybrid.resolve_sbml(args)
         return int(args.handler(args) or 0)
     except CartsimError as exc:
         print(f"cartsim {args.command}: error: {exc}", file=sys.stderr)

@@ -18,6 +18,7 @@ import hybrid
 from hybrid import DEFAULT_MODEL, METHODS, MODELS, Parameters, SimOptions
 from hybrid.constraints import POSITIVE, Interval
 from hybrid.errors import CartsimError
+from hybrid.models import get_model, sbml_reference
 
 from .config import MAX_PATIENTS
 from .execution import Backend, default_workers
@@ -38,6 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     presets = "; ".join(f"{m}: {', '.join(s.presets)}" for m, s in MODELS.items())
     common.add_argument("--preset", default=None, help=f"parameter preset (default: the model's first) - {presets}")
     common.add_argument("--model", default=DEFAULT_MODEL, choices=sorted(MODELS), help="reaction model")
+    add_sbml_options(common)
     common.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
                         help="override a parameter (cells, days); repeatable")
     common.add_argument("--t-end", type=float, default=_DEFAULTS.t_end, metavar="DAYS", help="follow-up (days)")
@@ -67,6 +69,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--format", choices=("json", "text"), default="json", help="output format")
     p.set_defaults(handler=cmd_cure)
+
+
+def add_sbml_options(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("a model from an SBML file (instead of --model)")
+    g.add_argument("--sbml", metavar="FILE", help="import the model from this SBML file")
+    g.add_argument("--tumour", metavar="SPECIES", help="with --sbml: the species that goes stochastic (required)")
+    g.add_argument("--effector", metavar="SPECIES", help="with --sbml: the CAR T species (default: the first other)")
+    g.add_argument("--lymphocytes", metavar="SPECIES", help="with --sbml: the species lymphodepletion resets")
+
+
+def resolve_sbml(args: argparse.Namespace) -> None:
+    """With --sbml, replace args.model by the imported model's name (the file is read here, before any work)."""
+    if getattr(args, "sbml", None) is None:
+        for role in ("tumour", "effector", "lymphocytes"):
+            if getattr(args, role, None) is not None:
+                raise CartsimError(f"--{role} is only for a model given with --sbml FILE")
+        return
+    if args.tumour is None:
+        raise CartsimError("--sbml needs --tumour SPECIES (the species that goes stochastic)")
+    args.model = sbml_reference(args.sbml, args.tumour, args.effector, args.lymphocytes)
+    get_model(args.model)
 
 
 def parse_overrides(items: list[str]) -> dict[str, str]:

@@ -16,7 +16,7 @@ import numpy as np
 
 from hybrid.errors import CartsimError
 from hybrid.model import ModelSpec
-from hybrid.models import DEFAULT_MODEL, MODELS, get_model
+from hybrid.models import DEFAULT_MODEL, MODELS, get_model, sbml_reference
 from hybrid.options import DOSE_CONSTRAINTS, OPTION_CONSTRAINTS, Dose, SimOptions
 
 from .distributions import (
@@ -240,7 +240,16 @@ def validate(cfg: Mapping[str, Any], source: str = "<config>") -> Spec:
     c = top.table("cohort") or Table(source, "cohort", {})
     n = c.integer("n", 1000, lo=1, hi=MAX_PATIENTS)
     seed = c.integer("seed", 0, lo=0, hi=MAX_SEED)
-    model = c.choice("model", tuple(MODELS), DEFAULT_MODEL)
+    sbml = c.string("sbml")
+    if sbml is not None:
+        if c.raw("model") is not None:
+            c.fail("cohort.sbml", "give either model or sbml, not both")
+        tumour = c.string("tumour")
+        if tumour is None:
+            c.fail("cohort.tumour", "an SBML model needs its tumour species (tumour = \"SPECIES\")")
+        model = sbml_reference(Path(source).parent / sbml, tumour, c.string("effector"), c.string("lymphocytes"))
+    else:
+        model = c.choice("model", tuple(MODELS), DEFAULT_MODEL)
     mspec = get_model(model)
     preset = c.choice("preset", tuple(mspec.presets), next(iter(mspec.presets), None))
     t_end = c.value("follow_up_days", OPTION_CONSTRAINTS["t_end"], _DEFAULTS.t_end, unit="days")

@@ -121,6 +121,7 @@ def kinetics(spec: Spec, patients_path: Path, t_max: float = 100.0) -> dict[str,
     df = df.set_index("id").loc[ids]
     t = np.linspace(0.0, min(t_max, spec.options.t_end), 201)
     out: dict[str, dict[str, np.ndarray]] = {}
+    effector = get_model(spec.model).effector
     for g in spec.groups:
         sub = df[df["group"] == g.name]
         if sub.empty:
@@ -129,6 +130,6 @@ def kinetics(spec: Spec, patients_path: Path, t_max: float = 100.0) -> dict[str,
         rows = []
         for vals in sub[names].itertuples(index=False):
             traj = solve_trajectory(Parameters.from_values(vals, spec.model), t, opts)
-            rows.append(traj["C"].to_numpy(float))
+            rows.append(traj[effector].to_numpy(float))
         out[g.name] = {"t": t, "C": np.array(rows)}
     return out

@@ -23,6 +23,7 @@ from numba import njit, types
 from .integrator import (
     CTX_AUC_ON,
     CTX_AUC_SPECIES,
+    NO_MASK,
     RatesFn,
     adaptive_step,
     crossing,
@@ -149,9 +150,30 @@ def tumour_size(y, tumour):
 
 
 @njit(cache=True)
-def _all_stochastic(mode, tumour):
+def _selector(tumour):
+    """(first tumour species, mask): the mask is empty when the tumour is one species, so that the integrator's
+    (first, mask) functions take their one-component path (the common case costs no loop over species)."""
+    first = -1
+    count = 0
     for i in range(tumour.shape[0]):
-        if tumour[i] and not mode[i]:
+        if tumour[i]:
+            count += 1
+            if first < 0:
+                first = i
+    return first, (np.zeros(0, dtype=np.bool_) if count == 1 else tumour)
+
+
+@njit(cache=True, inline="always")
+def _size(y, first, sel):
+    return y[first] if sel.shape[0] == 0 else tumour_size(y, sel)
+
+
+@njit(cache=True, inline="always")
+def _all_stochastic(mode, first, sel):
+    if sel.shape[0] == 0:
+        return mode[first]
+    for i in range(sel.shape[0]):
+        if sel[i] and not mode[i]:
             return False
     return True
 
@@ -167,14 +189,14 @@ def _leading(y, tumour):
 
 
 @njit(cache=True)
-def _decided(y, mode, tumour, prog_level, t, readouts):
+def _decided(y, mode, first, sel, prog_level, t, readouts):
     """After a discrete change of the tumour: update the nadir and record cure or progression.
     Returns True when the patient's outcome is decided."""
-    size = tumour_size(y, tumour)
+    size = _size(y, first, sel)
     if size < readouts[R_NADIR]:
         readouts[R_NADIR] = size
         readouts[R_NADIR_DAY] = t
-    if size <= 0.0 and _all_stochastic(mode, tumour):
+    if size <= 0.0 and _all_stochastic(mode, first, sel):
         readouts[R_OUTCOME] = OUTCOME_CURE
         readouts[R_T_EVENT] = t
         return True
@@ -338,8 +360,7 @@ def run_patient(rates, p, S, eligible, tumour, effector, x0, opt, doses, rec_t, 
     ctx[CTX_AUC_ON] = 1.0 if auc_until > 0.0 else 0.0
     mode = np.zeros(ns, dtype=np.bool_)
     rstoch = np.zeros(nr, dtype=np.bool_)
-    effector_mask = np.zeros(ns, dtype=np.bool_)
-    effector_mask[effector] = True
+    first, sel = _selector(tumour)
 
     for i in range(ns):
         y[i] = x0[i]
@@ -349,7 +370,7 @@ def run_patient(rates, p, S, eligible, tumour, effector, x0, opt, doses, rec_t, 
     t = 0.0
     readouts[R_OUTCOME] = OUTCOME_CENSORED
     readouts[R_T_EVENT] = t_end
-    readouts[R_NADIR] = tumour_size(y, tumour)
+    readouts[R_NADIR] = _size(y, first, sel)
     readouts[R_NADIR_DAY] = 0.0
     readouts[R_PEAK] = y[effector]
     readouts[R_PEAK_DAY] = 0.0
@@ -388,7 +409,7 @@ def run_patient(rates, p, S, eligible, tumour, effector, x0, opt, doses, rec_t, 
             if leapt:
                 readouts[R_N_LEAPS] += 1.0
                 _reset_hazards(y, ns)
-                if _decided(y, mode, tumour, prog_level, t, readouts):
+                if _decided(y, mode, first, sel, prog_level, t, readouts):
                     break
                 _refresh_modes(y, mode, eligible, threshold, up_threshold)
                 any_st = _reaction_modes(S, mode, rstoch)
@@ -410,8 +431,8 @@ def run_patient(rates, p, S, eligible, tumour, effector, x0, opt, doses, rec_t, 
                 th = crossing(y, K, hh, i, threshold)
                 if th < theta:
                     theta, kind, which = th, _STEP_GOES_STOCHASTIC, i
-        if (not _all_stochastic(mode, tumour)) and tumour_size(ynew, tumour) >= prog_level:
-            th = sum_reach(y, K, hh, 0, tumour, prog_level)
+        if (not _all_stochastic(mode, first, sel)) and _size(ynew, first, sel) >= prog_level:
+            th = sum_reach(y, K, hh, first if sel.shape[0] == 0 else 0, sel, prog_level)
             if th < theta:
                 theta, kind = th, _STEP_PROGRESSION
         if any_st:
@@ -427,12 +448,12 @@ def run_patient(rates, p, S, eligible, tumour, effector, x0, opt, doses, rec_t, 
         t_new = t + th_end * hh
         irec = _record(rec_t, rec, irec, t_new, y, K, hh, t, ns)
         # readouts over the part of the step kept: effector peak, deterministic tumour nadir
-        th_pk, v_pk = extremum(y, K, hh, effector_mask, th_end, 1.0)
+        th_pk, v_pk = extremum(y, K, hh, effector, NO_MASK, th_end, 1.0)
         if v_pk > readouts[R_PEAK]:
             readouts[R_PEAK] = v_pk
             readouts[R_PEAK_DAY] = t + th_pk * hh
-        if not _all_stochastic(mode, tumour):
-            th_nd, v_nd = extremum(y, K, hh, tumour, th_end, -1.0)
+        if not _all_stochastic(mode, first, sel):
+            th_nd, v_nd = extremum(y, K, hh, first, sel, th_end, -1.0)
             if v_nd < readouts[R_NADIR]:
                 readouts[R_NADIR] = v_nd
                 readouts[R_NADIR_DAY] = t + th_nd * hh
@@ -468,7 +489,7 @@ def run_patient(rates, p, S, eligible, tumour, effector, x0, opt, doses, rec_t, 
             for i in range(ns):
                 y[i] += S[fired, i]
             readouts[R_N_EVENTS] += 1.0
-            if _decided(y, mode, tumour, prog_level, t, readouts):
+            if _decided(y, mode, first, sel, prog_level, t, readouts):
                 break
             _refresh_modes(y, mode, eligible, threshold, up_threshold)
         any_st = _reaction_modes(S, mode, rstoch)

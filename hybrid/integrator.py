@@ -11,7 +11,8 @@ State layout ``y`` (length ``n_species + 1 + max(n_reactions, 2)``):
 - hybrid kind: ``y[ns+1+j]``: integral of reaction j's propensity since the last stochastic event, for the
   reactions that are currently stochastic (the hazard that decides the next event exactly);
 - oracle kind: ``y[ns+1] = rho(t)`` and ``y[ns+2] = I(t) * exp(-s)`` of Kendall's formula (see oracle.py);
-- branching kind: the backward equations of a multi-type tumour in reversed time tau = T - t: ``y[i]`` for a
+- branching kind (integrated by :func:`adaptive_branching_step`): the backward equations of a multi-type
+  tumour in reversed time tau = T - t: ``y[i]`` for a
   tumour species i is u_i, the probability that one cell of type i at time t has descendants alive at T; the
   other species are read from the stored mean field in ``ctx`` (see :func:`branching_rhs`, oracle.py).
 """
@@ -105,9 +106,6 @@ def eval_rhs(rates, p, S, rstoch, ctx, t, y, xs, a, out):
 @njit(cache=True)
 def _rhs_row(rates, p, S, rstoch, ctx, t, y, xs, a, K, r):
     """dy/dt at (t, y) into row r of K (no array views on the hot path)."""
-    if ctx[CTX_KIND] == KIND_BRANCHING:
-        branching_rhs(rates, p, S, ctx, t, y, xs, a, K, r)
-        return
     nr, ns = S.shape
     ny = K.shape[1]
     hybrid_kind = ctx[CTX_KIND] == 0.0
@@ -139,23 +137,20 @@ def _rhs_row(rates, p, S, rstoch, ctx, t, y, xs, a, K, r):
         K[r, ns + 2] = lam * np.exp(y[ns + 1] - ctx[CTX_LOG_SCALE])
 
 
-@njit(cache=True)
-def attempt_step(rates, p, S, rstoch, ctx, t, y, h, K, ytmp, ynew, xs, a, rtol, atol):
-    """One Dormand–Prince step of size h from (t, y) with K[0] = f(t, y) given.
+@njit(cache=True, inline="always")
+def _stage_state(y, K, h, s, ytmp):
+    """The state at which stage s is evaluated: y + h * sum_j A[s, j] K[j]."""
+    for i in range(y.shape[0]):
+        acc = 0.0
+        for j in range(s):
+            acc += _A[s, j] * K[j, i]
+        ytmp[i] = y[i] + h * acc
 
-    Fills K[1:7] (K[6] = f(t+h, ynew), reusable as the next K[0]) and ynew; returns the RMS error norm
-    (accept the step when <= 1)."""
+
+@njit(cache=True, inline="always")
+def _error_norm(y, ynew, K, h, rtol, atol):
+    """RMS of the embedded error estimate over the mixed tolerance (accept the step when <= 1)."""
     ny = y.shape[0]
-    for s in range(1, 7):
-        for i in range(ny):
-            acc = 0.0
-            for j in range(s):
-                acc += _A[s, j] * K[j, i]
-            ytmp[i] = y[i] + h * acc
-        _rhs_row(rates, p, S, rstoch, ctx, t + _C[s] * h, ytmp, xs, a, K, s)
-    # stage 6 was evaluated at y + h * sum(B K), which is ynew (FSAL)
-    for i in range(ny):
-        ynew[i] = ytmp[i]
     err = 0.0
     for i in range(ny):
         e = 0.0
@@ -168,12 +163,46 @@ def attempt_step(rates, p, S, rstoch, ctx, t, y, h, K, ytmp, ynew, xs, a, rtol, 
 
 
 @njit(cache=True)
+def attempt_step(rates, p, S, rstoch, ctx, t, y, h, K, ytmp, ynew, xs, a, rtol, atol):
+    """One Dormand–Prince step of size h from (t, y) with K[0] = f(t, y) given.
+
+    Fills K[1:7] (K[6] = f(t+h, ynew), reusable as the next K[0]) and ynew; returns the RMS error norm
+    (accept the step when <= 1)."""
+    for s in range(1, 7):
+        _stage_state(y, K, h, s, ytmp)
+        _rhs_row(rates, p, S, rstoch, ctx, t + _C[s] * h, ytmp, xs, a, K, s)
+    # stage 6 was evaluated at y + h * sum(B K), which is ynew (FSAL)
+    for i in range(y.shape[0]):
+        ynew[i] = ytmp[i]
+    return _error_norm(y, ynew, K, h, rtol, atol)
+
+
+@njit(cache=True)
 def adaptive_step(rates, p, S, rstoch, ctx, t, y, h, K, ytmp, ynew, xs, a, rtol, atol):
     """Attempt steps from (t, y), shrinking h until the error test passes (at most 60 tries).
     Returns (accepted step size, its error norm); K and ynew hold that step."""
     err = 0.0
     for _ in range(60):
         err = attempt_step(rates, p, S, rstoch, ctx, t, y, h, K, ytmp, ynew, xs, a, rtol, atol)
+        if err <= 1.0:
+            break
+        h = next_step_size(h, err)
+    return h, err
+
+
+@njit(cache=True)
+def adaptive_branching_step(rates, p, S, ctx, t, y, h, K, ytmp, ynew, xs, a, rtol, atol):
+    """:func:`adaptive_step` for the branching kind (right-hand side :func:`branching_rhs`, K[0] given). A
+    function of its own: a branch to the backward equations inside the hybrid right-hand side cost 8% of the
+    Monte Carlo's speed (benchmarks.compare_trees)."""
+    err = 0.0
+    for _ in range(60):
+        for s in range(1, 7):
+            _stage_state(y, K, h, s, ytmp)
+            branching_rhs(rates, p, S, ctx, t + _C[s] * h, ytmp, xs, a, K, s)
+        for i in range(y.shape[0]):
+            ynew[i] = ytmp[i]
+        err = _error_norm(y, ynew, K, h, rtol, atol)
         if err <= 1.0:
             break
         h = next_step_size(h, err)
@@ -272,26 +301,30 @@ def _level_root(c, level):
     return hi
 
 
-_NO_MASK = np.zeros(0, dtype=np.bool_)
+NO_MASK = np.zeros(0, dtype=np.bool_)
+"""An empty mask: the functions taking (first, mask) then act on component ``first`` alone."""
 
 
 @njit(cache=True)
 def crossing(y, K, h, i, level):
     """First theta in (0, 1] at which component i reaches ``level`` (it does so within the step)."""
-    return _level_root(_quartic(y, K, h, i, _NO_MASK), level)
+    return _level_root(_quartic(y, K, h, i, NO_MASK), level)
 
 
 @njit(cache=True)
 def sum_reach(y, K, h, first, mask, level):
-    """Smallest theta in (0, 1] at which the sum of components first + j over mask[j] reaches ``level`` (it
-    does so within the step): the next stochastic event (summed hazard integrals), or progression of a tumour
-    of several species."""
+    """Smallest theta in (0, 1] at which component ``first`` (mask empty) or the sum of components first + j
+    over mask[j] reaches ``level`` (it does so within the step): the next stochastic event (summed hazard
+    integrals), or progression of the tumour."""
     return _level_root(_quartic(y, K, h, first, mask), level)
 
 
 @njit(cache=True)
-def dense_sum(y, K, h, theta, mask):
-    """The dense output of the sum of the components flagged in ``mask`` (one flag per leading component)."""
+def dense_sum(y, K, h, theta, first, mask):
+    """The dense output of component ``first`` (mask empty) or of the sum of the components flagged in
+    ``mask`` (one flag per leading component)."""
+    if mask.shape[0] == 0:
+        return dense(y, K, h, theta, first)
     acc = 0.0
     for i in range(mask.shape[0]):
         if mask[i]:
@@ -300,7 +333,9 @@ def dense_sum(y, K, h, theta, mask):
 
 
 @njit(cache=True)
-def _slope_sum(K, theta, mask):
+def _slope_sum(K, theta, first, mask):
+    if mask.shape[0] == 0:
+        return dense_slope(K, theta, first)
     acc = 0.0
     for i in range(mask.shape[0]):
         if mask[i]:
@@ -309,26 +344,49 @@ def _slope_sum(K, theta, mask):
 
 
 @njit(cache=True)
-def extremum(y, K, h, mask, theta_hi, sign):
-    """The extreme value over [0, theta_hi] of the sum of the components flagged in ``mask`` (sign +1:
-    maximum, -1: minimum), as (theta, value).
-
-    The end points decide unless the slope turns inside the step, when a golden-section search on the dense
-    output finds the turning point."""
-    v0 = sign * dense_sum(y, K, h, 0.0, mask)
-    v1 = sign * dense_sum(y, K, h, theta_hi, mask)
-    if sign * _slope_sum(K, 0.0, mask) > 0.0 and sign * _slope_sum(K, theta_hi, mask) < 0.0:
+def _extremum_one(y, K, h, i, theta_hi, sign):
+    v0 = sign * dense(y, K, h, 0.0, i)
+    v1 = sign * dense(y, K, h, theta_hi, i)
+    if sign * K[0, i] > 0.0 and sign * dense_slope(K, theta_hi, i) < 0.0:
         lo, hi = 0.0, theta_hi
         g = 0.6180339887498949
         for _ in range(50):
             m1 = hi - g * (hi - lo)
             m2 = lo + g * (hi - lo)
-            if sign * dense_sum(y, K, h, m1, mask) >= sign * dense_sum(y, K, h, m2, mask):
+            if sign * dense(y, K, h, m1, i) >= sign * dense(y, K, h, m2, i):
                 hi = m2
             else:
                 lo = m1
         th = 0.5 * (lo + hi)
-        return th, dense_sum(y, K, h, th, mask)
+        return th, dense(y, K, h, th, i)
+    if v1 >= v0:
+        return theta_hi, sign * v1
+    return 0.0, sign * v0
+
+
+@njit(cache=True)
+def extremum(y, K, h, first, mask, theta_hi, sign):
+    """The extreme value over [0, theta_hi] of component ``first`` (mask empty) or of the sum of the components
+    flagged in ``mask`` (sign +1: maximum, -1: minimum), as (theta, value).
+
+    The end points decide unless the slope turns inside the step, when a golden-section search on the dense
+    output finds the turning point."""
+    if mask.shape[0] == 0:
+        return _extremum_one(y, K, h, first, theta_hi, sign)
+    v0 = sign * dense_sum(y, K, h, 0.0, first, mask)
+    v1 = sign * dense_sum(y, K, h, theta_hi, first, mask)
+    if sign * _slope_sum(K, 0.0, first, mask) > 0.0 and sign * _slope_sum(K, theta_hi, first, mask) < 0.0:
+        lo, hi = 0.0, theta_hi
+        g = 0.6180339887498949
+        for _ in range(50):
+            m1 = hi - g * (hi - lo)
+            m2 = lo + g * (hi - lo)
+            if sign * dense_sum(y, K, h, m1, first, mask) >= sign * dense_sum(y, K, h, m2, first, mask):
+                hi = m2
+            else:
+                lo = m1
+        th = 0.5 * (lo + hi)
+        return th, dense_sum(y, K, h, th, first, mask)
     if v1 >= v0:
         return theta_hi, sign * v1
     return 0.0, sign * v0

@@ -66,6 +66,13 @@ class ModelSpec:
     at a dose, instead of creeping up to the jump with ever smaller steps."""
     tumour_labels: Mapping[str, str] = field(default_factory=dict)
     """Name of each tumour species in outputs (``relapse_type``); default: the species name."""
+    rate_laws: tuple[str, ...] = ()
+    """Each reaction's propensity as SBML Level 3 infix text (``ln`` is the natural log), for SBML export; the
+    export test simulates it with libroadrunner against ``rates``. With ``breakpoints``, ``after_NAME`` is 0
+    before the day held by parameter NAME and 1 from it (exported as an SBML event, which ODE solvers stop at;
+    a piecewise in time they would step across)."""
+    initial_laws: Mapping[str, str] = field(default_factory=dict)
+    """With ``initial_state``: each species' initial amount as SBML infix text of the parameters."""
     doc: str = ""
     sources: tuple[str, ...] = ()
     """The papers the model comes from."""

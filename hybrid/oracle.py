@@ -47,7 +47,9 @@ from .integrator import (
     KIND_BRANCHING,
     KIND_HYBRID,
     RatesFn,
+    adaptive_branching_step,
     adaptive_step,
+    branching_rhs,
     dense,
     eval_rhs,
     next_step_size,
@@ -235,7 +237,6 @@ def _log_all_extinct(rates, p, S, types, table, x0, rtol, atol, records, starts,
         ctx[BR_TYPES + k] = types[k]
     ctx[BR_TYPES + m:seg0] = table
     ctx[seg0:] = records.ravel()
-    rstoch = np.zeros(nr, dtype=np.bool_)
     for k in range(m):
         y[int(types[k])] = 1.0
     tau = 0.0
@@ -250,10 +251,10 @@ def _log_all_extinct(rates, p, S, types, table, x0, rtol, atol, records, starts,
         ctx[BR_SEG_HI] = hi
         ctx[BR_CURSOR] = hi - 1
         tau_stop = T - days[st]
-        eval_rhs(rates, p, S, rstoch, ctx, tau, y, xs, a, K[0])
+        branching_rhs(rates, p, S, ctx, tau, y, xs, a, K, 0)
         while not reached(tau, tau_stop):
             hh = min(h, tau_stop - tau)
-            hh, err = adaptive_step(rates, p, S, rstoch, ctx, tau, y, hh, K, ytmp, ynew, xs, a, rtol, atol)
+            hh, err = adaptive_branching_step(rates, p, S, ctx, tau, y, hh, K, ytmp, ynew, xs, a, rtol, atol)
             tau = tau_stop if reached(tau + hh, tau_stop) else tau + hh
             for k in range(ny):
                 y[k] = ynew[k]

@@ -96,6 +96,13 @@ MODEL = ModelSpec(
     tumour_parents={"Bpos_birth": "B_pos", "antigen_loss": "B_pos", "Bpos_death": "B_pos",
                     "Bneg_birth": "B_neg", "Bneg_death": "B_neg"},
     tumour_labels={"B_pos": "antigen_positive", "B_neg": "antigen_negative"},
+    rate_laws=(*base.RATE_LAWS[:2],
+               "(r_B + d_B) * (1 - mu_loss) * B_pos",
+               "(r_B + d_B) * mu_loss * B_pos",
+               "(d_B + gamma_B * C / (k_B + C)) * B_pos",
+               "(r_Bn + d_B) * B_neg",
+               "(d_B + eps_bystander * gamma_B * C / (k_B + C)) * B_neg"),
+    initial_laws={"N": "N0", "C": "C0", "B_pos": "(1 - f_neg) * B0", "B_neg": "f_neg * B0"},
     doc="Kimmel et al. 2021 with an antigen-negative clone (CD19- relapse): antigen loss per division, initial "
     "negative fraction, bystander kill; exact P(cure) by the two-type backward equations.",
     sources=(base.MODEL.sources[0], "Orlando EJ et al. (2018) Genetic mechanisms of target antigen loss in CAR19 "

@@ -96,6 +96,8 @@ MODEL = ModelSpec(
     lymphocytes=None,
     initial=("CT0", "CM0", "T0"),
     linear_tumour=False,
+    rate_laws=("(phi - rho_E) * C_T", "theta_M * T * C_M", "alpha * T * C_T", "epsilon * C_T", "mu_M * C_M",
+               "r * T", "(r * b * T + gamma * C_T) * T"),
     doc="Barros et al. 2021 (CARTmath): effector and memory CAR T cells, logistic tumour; the tumour acts on the "
     "CAR T cells, so only the Monte Carlo holds.",
     sources=("Barros LRC et al. (2021) CARTmath - a mathematical model of CAR-T immunotherapy in preclinical "

@@ -94,6 +94,16 @@ STRUCTURE = dict(
 )
 """Species, reactions and roles, shared with the model's variants."""
 
+TOTAL_LAW = "(N + C)"
+RC_LAW = f"(rho_C + b * ({TOTAL_LAW} - K_N)^2 / (a * {TOTAL_LAW}^2 + ({TOTAL_LAW} - K_N)^2))"
+RATE_LAWS = (
+    f"-r_N * N * ln({TOTAL_LAW} / K_N)",
+    f"-{RC_LAW} * C * ln({TOTAL_LAW} / K_C)",
+    "(r_B + d_B) * B",
+    "(d_B + gamma_B * C / (k_B + C)) * B",
+)
+"""SBML infix of :func:`rates`, for export."""
+
 MODEL = ModelSpec(
     name="kimmel2021",
     rates=rates,
@@ -101,6 +111,7 @@ MODEL = ModelSpec(
     presets=PRESETS,
     linear_tumour=True,
     tumour_parents={"B_birth": "B", "B_death": "B"},
+    rate_laws=RATE_LAWS,
     sources=("Kimmel GJ, Locke FL, Altrock PM (2021) The roles of T cell competition and stochastic extinction "
              "events in chimeric antigen receptor T cell therapy. Proc R Soc B 288:20210229",),
     doc="Kimmel et al. 2021, equations (2.1)-(2.3); linear in B, so Kendall's formula is exact.",

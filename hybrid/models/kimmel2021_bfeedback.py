@@ -38,6 +38,9 @@ MODEL = ModelSpec(
     params=PARAMS,
     presets=base.PRESETS,
     linear_tumour=False,
+    rate_laws=(base.RATE_LAWS[0],
+               f"-({base.RC_LAW} + s_B * B / (h_B + B)) * C * ln({base.TOTAL_LAW} / K_C)",
+               *base.RATE_LAWS[2:]),
     doc="Kimmel et al. 2021 with CAR T expansion stimulated by the tumour (s_B, h_B); B acts on C, so only the "
     "Monte Carlo holds.",
     **base.STRUCTURE,

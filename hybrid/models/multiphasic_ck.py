@@ -106,6 +106,8 @@ MODEL = ModelSpec(
     linear_tumour=True,
     tumour_parents={"B_birth": "B", "B_death": "B"},
     breakpoints=("T_max",),
+    rate_laws=("rho_exp * E * (1 - after_T_max) - alpha_E * E * after_T_max", "beta_EM * E * after_T_max",
+               "kappa_M * M", "(r_B + d_B) * B", "(d_B + gamma_B * E / (k_B + E)) * B"),
     doc="Empirical multiphasic CAR T kinetics (expansion to T_max, effector -> memory biphasic decline; Stein et "
     "al. 2019 form) driving a linear tumour; Kendall's formula is exact.",
     sources=("Stein AM et al. (2019) Tisagenlecleucel model-based cellular kinetic analysis of chimeric antigen "
