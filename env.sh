@@ -15,6 +15,12 @@ if [ ! -f "$stamp" ] || [ "$here/pyproject.toml" -nt "$stamp" ]; then
     "$venv/bin/python" -m pip install --quiet -e "$here[test,bench]" >&2
     touch "$stamp"
 fi
+# The web app's browser tests drive Debian's Chromium (no browser is downloaded at run time).
+if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    echo "env.sh: installing Debian's chromium for the browser tests (first run only)" >&2
+    { apt-get install -y -q chromium chromium-driver || { apt-get update -q && apt-get install -y -q chromium chromium-driver; }; } >&2 \
+        || echo "env.sh: could not install chromium; the browser tests will fail (apt-get install chromium)" >&2
+fi
 export PATH="$venv/bin:$PATH"
 export MPLBACKEND="${MPLBACKEND:-Agg}"
 cd "$here"

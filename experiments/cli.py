@@ -12,7 +12,7 @@ import sys
 
 from hybrid.errors import CartsimError
 
-from . import cli_abm, cli_fit, cli_hybrid, cli_models, cli_run
+from . import cli_abm, cli_app, cli_fit, cli_hybrid, cli_models, cli_run
 from .cli_run import Terminated
 
 
@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"cartsim {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (cli_run, cli_fit, cli_hybrid, cli_abm, cli_models):
+    for module in (cli_run, cli_fit, cli_hybrid, cli_abm, cli_models, cli_app):
         module.register(sub)
     return parser
 

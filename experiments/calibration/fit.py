@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 import hybrid
+from hybrid.errors import CartsimError
 
 from ..execution import Backend
 from ..store import write_json
@@ -218,3 +219,30 @@ def run_fit(spec: FitSpec, out_dir: Path, quiet: bool = True, workers: int | Non
     write_json(out_dir / "fit.json", result)
     report.fit_figures(spec, result, out_dir)
     return result
+
+
+def fit_csv(csv: str | Path, out_dir: Path, workers: int | None = None) -> dict[str, Any]:
+    """Fit a data file as the shipped configs do: a kinetics CSV (per patient or summary) with
+    ``fit_kinetics.toml``'s free parameters, a Kaplan–Meier CSV with ``calibrate_pfs.toml``'s (and no Monte Carlo
+    confirmation, to stay quick). The kind is recognised from the columns; writes into ``out_dir``."""
+    from ..config import load_toml
+    from .data import load_kinetics, load_km
+    from .spec import validate_fit
+
+    configs = Path(__file__).resolve().parents[1] / "configs"
+    csv = Path(csv).resolve()
+    try:
+        load_kinetics(csv)
+        name, key = "fit_kinetics.toml", "kinetics_csv"
+    except CartsimError as kin_error:
+        try:
+            load_km(csv)
+        except CartsimError as km_error:
+            raise CartsimError(f"{csv.name}: neither kinetics ({kin_error}) nor a Kaplan–Meier curve ({km_error})"
+                               ) from None
+        name, key = "calibrate_pfs.toml", "pfs_csv"
+    cfg = load_toml(configs / name)
+    cfg["data"] = {key: str(csv)}
+    if key == "pfs_csv":
+        cfg.setdefault("fit", {})["confirm"] = False
+    return run_fit(validate_fit(cfg, str(configs / name)), out_dir, True, workers)

@@ -1,0 +1,344 @@
+"""The cartsim web app (Solara): a patient, a cohort, the spatial model and a calibration, in the browser.
+
+Start it with ``cartsim app``. Every number shown comes from the packages' public API (hybrid, experiments,
+abm); this module only lays out controls and pictures.
+"""
+
+from __future__ import annotations
+
+import io
+import tempfile
+import time
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import solara  # noqa: E402
+import solara.lab  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+import hybrid  # noqa: E402
+from hybrid.errors import CartsimError  # noqa: E402
+from hybrid.units import CELLS_PER_ML, CELLS_PER_UL  # noqa: E402
+
+from .jobs import CohortJob  # noqa: E402
+
+CONFIGS = Path(__file__).resolve().parent / "configs"
+SLIDERS = {
+    # name: (low, high, log scale, shown as)
+    "K_C": (3e10, 2e11, True, "blood"),
+    "N0": (1e8, 3e10, True, "blood"),
+    "C0": (1e7, 2e9, True, "blood"),
+    "r_B": (0.01, 0.5, False, ""),
+    "gamma_B": (0.1, 3.0, False, ""),
+    "k_B": (2e8, 2e10, True, "blood"),
+    "B0": (1e9, 5e11, True, "volume"),
+}
+DAYS = np.linspace(0.0, 730.0, 366)
+
+
+def _shown(value: float, kind: str) -> str:
+    if kind == "blood":
+        return f"{value:.3g} cells ({value / CELLS_PER_UL:.3g} cells/µL)"
+    if kind == "volume":
+        return f"{value:.3g} cells ({value / CELLS_PER_ML:.3g} ml)"
+    return f"{value:.3g}"
+
+
+def _linear_models() -> list[str]:
+    return [n for n, s in hybrid.MODELS.items() if set(SLIDERS) & set(s.param_names)]
+
+
+# -- Patient ---------------------------------------------------------------------------------------------------
+model_name = solara.reactive(hybrid.DEFAULT_MODEL)
+preset_name = solara.reactive(None)
+values = solara.reactive({})
+threshold = solara.reactive(100.0)
+draws = solara.reactive([])
+
+
+def patient_parameters() -> hybrid.Parameters:
+    spec = hybrid.get_model(model_name.value)
+    over = {k: v for k, v in values.value.items() if k in spec.param_specs}
+    return hybrid.Parameters.from_preset(preset_name.value, spec, **over)
+
+
+def patient_figure(p: hybrid.Parameters, opts: hybrid.SimOptions, patients: list) -> tuple[Figure, float | None]:
+    """Mean field (log axis, blood and volume units on secondary axes) and the exact P(cure by t)."""
+    spec = p.model
+    traj = hybrid.solve_trajectory(p, DAYS, opts)
+    curve = hybrid.cure_probability_exact(p, DAYS, opts)
+    fig = Figure(figsize=(10, 4.2), dpi=80)  # the page's update time is matplotlib's: keep it light
+    ax, ax2 = fig.subplots(1, 2)
+    fig.subplots_adjust(left=0.07, right=0.97, bottom=0.13, top=0.92, wspace=0.32)
+    for k, sp in enumerate(spec.species):
+        y = np.clip(traj[sp].to_numpy(), 1e-2, None)
+        ax.semilogy(DAYS, y, lw=2, color=f"C{k}", label=f"{sp} (mean field)")
+        for pat in patients:
+            tr = pat.trajectory
+            ax.semilogy(tr["t_days"], np.clip(tr[sp], 1e-2, None), lw=0.7, alpha=0.6, color=f"C{k}")
+    ax.axhline(opts.threshold, color="0.5", ls=":", lw=1, label="stochastic threshold")
+    ax.set_ylim(1e-1, 1e13)
+    ax.set_xlabel("days after infusion")
+    ax.set_ylabel("cells")
+    sec = ax.secondary_yaxis("right", functions=(lambda c: c / CELLS_PER_UL, lambda b: b * CELLS_PER_UL))
+    sec.set_ylabel("cells/µL of blood (T cells); ×1e9 cells = 1 ml tumour", fontsize=8)
+    ax.legend(fontsize=7, loc="lower left")
+    p_end = None
+    if curve is not None:
+        ax2.plot(DAYS, curve, color="#2e8b57", lw=2)
+        p_end = float(curve[-1])
+        ax2.set_title(f"exact P(cure by day t); day 730: {p_end:.4f}", fontsize=10)
+    else:
+        ax2.text(0.5, 0.5, f"model {spec.name}: no exact oracle", ha="center", transform=ax2.transAxes)
+    ax2.set_ylim(-0.02, 1.02)
+    ax2.set_xlabel("days after infusion")
+    ax2.set_ylabel("P(cure by t)")
+    return fig, p_end
+
+
+@solara.component
+def PatientPage():
+    spec = hybrid.get_model(model_name.value)
+    base = spec.preset(preset_name.value)
+
+    def compute():
+        try:
+            opts = hybrid.SimOptions(threshold=threshold.value)
+            return (*patient_figure(patient_parameters(), opts, draws.value), None)
+        except CartsimError as exc:  # the same one line the command line prints
+            return None, None, str(exc)
+
+    fig, p_end, error = solara.use_memo(compute, [model_name.value, preset_name.value, str(values.value),
+                                                  threshold.value, len(draws.value)])
+
+    def draw_patients():
+        try:
+            opts = hybrid.SimOptions(threshold=threshold.value, record_dt=1.0)
+            draws.value = [hybrid.simulate_patient(patient_parameters(), seed, opts) for seed in range(5)]
+        except CartsimError:
+            draws.value = []
+
+    with solara.Columns([1, 3]):
+        with solara.Column():
+            solara.Select("model", values=_linear_models(), value=model_name,
+                          on_value=lambda _: (values.set({}), draws.set([])))
+            solara.Select("preset", values=list(spec.presets), value=preset_name.value or next(iter(spec.presets)),
+                          on_value=lambda v: (preset_name.set(v), values.set({}), draws.set([])))
+            for name, (lo, hi, log, kind) in SLIDERS.items():
+                if name not in spec.param_specs:
+                    continue
+                v = values.value.get(name, base[name])
+                unit = spec.param_specs[name].unit
+                # the slider holds the offset from the preset's value (log10 ratio or difference), so that the
+                # preset itself sits on the slider's grid and is shown unrounded
+                b0 = base[name]
+                x = np.log10(v / b0) if log else v - b0
+
+                def set_value(nv, name=name, log=log, b0=b0):
+                    values.value = {**values.value, name: float(b0 * 10 ** nv if log else b0 + nv)}
+                    draws.value = []
+
+                step = 0.01 if log else 0.0025
+                x_lo = step * np.floor((np.log10(lo / b0) if log else lo - b0) / step)
+                x_hi = step * np.ceil((np.log10(hi / b0) if log else hi - b0) / step)
+                solara.FloatSlider(f"{name} ({unit})", value=float(x), min=float(x_lo), max=float(x_hi), step=step,
+                                   on_value=set_value, thumb_label=False)
+                solara.Text(_shown(v, kind), style={"font-size": "12px", "color": "#555"})
+            solara.InputFloat("threshold (cells)", value=threshold, continuous_update=False)
+            solara.Button("draw 5 stochastic patients", on_click=draw_patients, color="primary")
+        with solara.Column():
+            if error:
+                solara.Error(error)
+            else:
+                solara.Markdown(f"**P(cure by day 730), exact:** {p_end:.4f}" if p_end is not None
+                                else "**P(cure):** Monte Carlo only for this model")
+                solara.FigureMatplotlib(fig, format="png")
+                if draws.value:
+                    solara.Markdown(", ".join(f"patient {k}: {d.outcome} (day {d.t_event_days:.0f})"
+                                              for k, d in enumerate(draws.value)))
+
+
+# -- Cohort ----------------------------------------------------------------------------------------------------
+def _cohort_configs() -> list[str]:
+    return sorted(p.name for p in CONFIGS.glob("*.toml")
+                  if "kind =" not in p.read_text() or 'kind = "cohort"' in p.read_text())
+
+
+config_name = solara.reactive("kimmel2021_pfs.toml")
+uploaded = solara.reactive(None)
+cohort_n = solara.reactive(300)
+cohort_seed = solara.reactive(2021)
+cohort_v = solara.reactive("0.05")
+extra = solara.reactive("")
+job_ref = solara.reactive(None)
+job_tick = solara.reactive(0)
+cohort_error = solara.reactive(None)
+
+
+def _overrides() -> list[str]:
+    out = [f"cohort.n={cohort_n.value}", f"cohort.seed={cohort_seed.value}"]
+    if cohort_v.value.strip():
+        out.append(f"variability.v={cohort_v.value.strip()}")
+    out += [line.strip() for line in extra.value.splitlines() if line.strip()]
+    return out
+
+
+@solara.lab.task
+def watch_job(job: CohortJob):
+    while job.state == "running":
+        job_tick.value += 1
+        time.sleep(0.25)
+    job_tick.value += 1
+
+
+@solara.component
+def CohortPage():
+    job: CohortJob | None = job_ref.value
+    _ = job_tick.value
+
+    def run():
+        cohort_error.value = None
+        path = uploaded.value or str(CONFIGS / config_name.value)
+        try:
+            new = CohortJob(path, _overrides())
+        except CartsimError as exc:
+            cohort_error.value = str(exc)
+            return
+        if job is not None:
+            job.discard()
+        job_ref.value = new.start()
+        watch_job(new)
+
+    def on_upload(f):
+        d = Path(tempfile.mkdtemp(prefix="cartsim-upload-"))
+        target = d / Path(f["name"]).name
+        target.write_bytes(f["data"])
+        uploaded.value = str(target)
+
+    with solara.Columns([1, 3]):
+        with solara.Column():
+            solara.Select("shipped config", values=_cohort_configs(), value=config_name)
+            solara.FileDrop(label="or drop a config (TOML) here", on_file=on_upload, lazy=False)
+            if uploaded.value:
+                solara.Text(f"using {Path(uploaded.value).name}")
+            solara.InputInt("patients (cohort.n)", value=cohort_n)
+            solara.InputInt("seed", value=cohort_seed)
+            solara.InputText("variability v (sd / mean)", value=cohort_v)
+            solara.InputTextArea("more settings, NAME=VALUE per line (e.g. groups.slow.r_B=0.11)", value=extra,
+                                 rows=3)
+            if cohort_error.value:
+                solara.Error(cohort_error.value)
+            with solara.Row():
+                solara.Button("Run", on_click=run, color="primary",
+                              disabled=job is not None and job.state == "running")
+                solara.Button("Cancel", on_click=lambda: job.cancel() if job else None,
+                              disabled=job is None or job.state != "running")
+        with solara.Column():
+            if job is None:
+                solara.Markdown("Choose a config and press **Run**.")
+                return
+            solara.ProgressLinear(value=100 * job.progress)
+            solara.Text(f"{job.state}: {job.done_chunks}/{job.n_chunks} chunks of {job.spec.n} patients")
+            if job.state == "failed":
+                solara.Error(job.error or "failed")
+            if job.state == "done":
+                _CohortResults(job)
+
+
+@solara.component
+def _CohortResults(job: CohortJob):
+    s = job.summary or {}
+    groups = s.get("groups") or {"all patients": s.get("overall", {})}
+    rows = []
+    for g, v in groups.items():
+        pc = v.get("p_cure", {})
+        ex = v.get("p_cure_exact_mean")
+        rows.append({"group": g, "n": v.get("n"), "P(cure)": round(pc.get("estimate", float("nan")), 3),
+                     "95% low": round(pc.get("low", float("nan")), 3),
+                     "95% high": round(pc.get("high", float("nan")), 3),
+                     "exact (mean)": None if ex is None else round(ex, 4)})
+    solara.Markdown("**P(cure) per group** (Wilson intervals)")
+    solara.DataFrame(pd.DataFrame(rows))
+    for name in ("pfs.png", "event_times.png", "kinetics.png", "p_cure.png", "relapse_types.png"):
+        f = job.file(name)
+        if f is not None:
+            solara.Image(f.read_bytes(), width="720px")
+    with solara.Row():
+        pq = job.file("patients.parquet")
+        if pq is not None:
+            solara.FileDownload(pq.read_bytes(), "patients.parquet", label="Parquet")
+            buf = io.StringIO()
+            pd.read_parquet(pq).to_csv(buf, index=False)
+            solara.FileDownload(buf.getvalue().encode(), "patients.csv", label="CSV")
+        png = job.file("pfs.png")
+        if png is not None:
+            solara.FileDownload(png.read_bytes(), "pfs.png", label="PNG (PFS)")
+
+
+# -- Calibration -----------------------------------------------------------------------------------------------
+fit_state = solara.reactive(None)
+
+
+@solara.lab.task
+def run_fit_task(path: str):
+    from .calibration import fit_csv
+
+    out = Path(tempfile.mkdtemp(prefix="cartsim-fit-"))
+    try:
+        fit_state.value = {"state": "running", "file": Path(path).name}
+        result = fit_csv(path, out)
+        fit_state.value = {"state": "done", "file": Path(path).name, "dir": str(out), "result": result}
+    except CartsimError as exc:
+        fit_state.value = {"state": "failed", "error": str(exc)}
+
+
+@solara.component
+def CalibrationPage():
+    st = fit_state.value
+
+    def on_upload(f):
+        d = Path(tempfile.mkdtemp(prefix="cartsim-upload-"))
+        target = d / Path(f["name"]).name
+        target.write_bytes(f["data"])
+        run_fit_task(str(target))
+
+    solara.Markdown("Drop a **kinetics CSV** (per patient: patient, day, value; or summary: day, median, q25, "
+                    "q75; cells/µL) or a **Kaplan–Meier CSV** (days or months, pfs): the population is fitted "
+                    "as `cartsim fit` does with the shipped `fit_kinetics.toml` / `calibrate_pfs.toml`.")
+    solara.FileDrop(label="drop a CSV here", on_file=on_upload, lazy=False)
+    if st is None:
+        return
+    if st["state"] == "running":
+        solara.ProgressLinear(True)
+        solara.Text(f"fitting {st['file']} ...")
+    elif st["state"] == "failed":
+        solara.Error(st["error"])
+    else:
+        res = st["result"]
+        est = res.get("population") or res.get("individuals") or {}
+        solara.Markdown(f"**Fitted {st['file']}** in {res.get('seconds', 0):.0f} s")
+        solara.DataFrame(pd.DataFrame(est).T.reset_index(names="parameter") if est else pd.DataFrame())
+        for name in ("kinetics.png", "pfs.png"):
+            f = Path(st["dir"]) / name
+            if f.exists():
+                solara.Image(f.read_bytes(), width="720px")
+
+
+# -- Spatial ---------------------------------------------------------------------------------------------------
+@solara.component
+def SpatialPage():
+    from abm.app import Page as AbmPage
+
+    AbmPage()
+
+
+routes = [
+    solara.Route(path="/", component=PatientPage, label="Patient"),
+    solara.Route(path="cohort", component=CohortPage, label="Cohort"),
+    solara.Route(path="spatial", component=SpatialPage, label="Spatial"),
+    solara.Route(path="calibration", component=CalibrationPage, label="Calibration"),
+]
