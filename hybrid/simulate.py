@@ -169,6 +169,19 @@ def _log_cure(spec: ModelSpec, b: _Batch, options: SimOptions, t_days: np.ndarra
     return out
 
 
+def _log_cure_distinct(spec: ModelSpec, b: _Batch, options: SimOptions, t_days: np.ndarray) -> np.ndarray | None:
+    """:func:`_log_cure` solved once per distinct patient (parameters and doses): a cohort of identical patients
+    costs one oracle solve, not n."""
+    key = np.concatenate([b.P, b.doses.reshape(b.P.shape[0], -1)], axis=1)
+    uniq, first, inverse = np.unique(key, axis=0, return_index=True, return_inverse=True)
+    if uniq.shape[0] == key.shape[0]:
+        return _log_cure(spec, b, options, t_days)
+    sub = _Batch(np.ascontiguousarray(b.P[first]), np.ascontiguousarray(b.X0[first]),
+                 np.ascontiguousarray(b.doses[first]))
+    out = _log_cure(spec, sub, options, t_days)
+    return None if out is None else out[inverse.reshape(-1)]
+
+
 def _run_batch(spec: ModelSpec, b: _Batch, options: SimOptions, seeds: Sequence[SeedLike]) -> np.ndarray:
     """The engine's readouts (patients, R_SIZE) of the batch ``b``, one seed per patient."""
     readouts = np.zeros((b.P.shape[0], engine.R_SIZE))
@@ -202,7 +215,7 @@ def simulate_batch(params: pd.DataFrame | Sequence[Parameters], seeds: Sequence[
                                                       categories=list(engine.OUTCOME_NAMES)))
     df["n_events"] = df["n_events"].astype(np.int64)
     df["n_leaps"] = df["n_leaps"].astype(np.int64)
-    logp = _log_cure(spec, b, options, np.array([options.t_end])) if (exact and n) else None
+    logp = _log_cure_distinct(spec, b, options, np.array([options.t_end])) if (exact and n) else None
     df["p_cure_exact"] = np.exp(logp[:, 0]) if logp is not None else np.nan
     relapse = _relapse_type(spec, readouts)
     if relapse is not None:

@@ -91,3 +91,16 @@ def test_exact_progression_free_curve_matches_the_monte_carlo(r_b):
     se = np.sqrt(np.maximum(exact * (1 - exact), 1e-4) / n)
     assert np.any((exact > 0.05) & (exact < 0.95)), "the days must see progressions happen"
     assert np.all(np.abs(mc - exact) <= Z * se), f"MC {mc.round(4)} vs exact {exact.round(4)}"
+
+
+def test_identical_patients_share_one_oracle_solve_with_the_same_result():
+    """simulate_batch solves the oracle once per distinct patient (parameters and doses): the values equal the
+    per-patient solve exactly, in the patients' order."""
+    a = Parameters.from_preset("kimmel2021", r_B=0.11)
+    b = Parameters.from_preset("kimmel2021", r_B=0.12)
+    rows = [a, b, a, a, b]
+    opts = SimOptions(doses=(Dose(day=28.0, car_t_cells=1e8),))
+    got = simulate_batch(rows, list(range(5)), opts)["p_cure_exact"].to_numpy()
+    want = cure_probability_exact(rows, opts.t_end, opts)
+    assert got[0] != got[1]
+    np.testing.assert_array_equal(got, want)
