@@ -66,6 +66,24 @@ _SIG = types.void(
 
 
 @njit(cache=True)
+def _forward_move(rates, p, S, rstoch, ctx, t, t_end, idose, doses, h, y, ynew, ytmp, K, xs, a, rtol, atol, reset):
+    """One move of a forward solve through the doses: on a dose day, apply what is due, set the species flagged
+    in ``reset`` to 0 and refresh K[0] (returns stepped False, t on the day); otherwise one adaptive step from
+    t, its candidate in ynew and K (stepped True). Returns (stepped, t, idose, step size, error, end of the step)."""
+    t_stop = next_stop(t_end, idose, doses)
+    if reached(t, t_stop):
+        idose = apply_doses(y, t_stop, idose, doses)
+        for i in range(reset.shape[0]):
+            if reset[i]:
+                y[i] = 0.0
+        eval_rhs(rates, p, S, rstoch, ctx, t_stop, y, xs, a, K[0])
+        return False, t_stop, idose, 0.0, 0.0, t_stop
+    hh = min(h, t_stop - t)
+    hh, err = adaptive_step(rates, p, S, rstoch, ctx, t, y, hh, K, ytmp, ynew, xs, a, rtol, atol)
+    return True, t, idose, hh, err, (t_stop if reached(t + hh, t_stop) else t + hh)
+
+
+@njit(cache=True)
 def _log_extinction(rho, log_i_scaled, scale, n0):
     """n0 * log(1 - 1/(e^rho + I)) with I = exp(log_i_scaled + scale), in a stable form."""
     li = log_i_scaled + scale
@@ -104,16 +122,12 @@ def log_extinction_probability(rates, p, S, tumour, birth, death, x0, rtol, atol
     t_end = t_eval[t_eval.shape[0] - 1] if t_eval.shape[0] > 0 else 0.0
     eval_rhs(rates, p, S, rstoch, ctx, t, y, xs, a, K[0])
     h = 1e-3
+    no_reset = np.zeros(0, dtype=np.bool_)
     while t < t_end:
-        t_stop = next_stop(t_end, idose, doses)
-        if reached(t, t_stop):
-            t = t_stop
-            idose = apply_doses(y, t, idose, doses)
-            eval_rhs(rates, p, S, rstoch, ctx, t, y, xs, a, K[0])
+        stepped, t, idose, hh, err, t_new = _forward_move(rates, p, S, rstoch, ctx, t, t_end, idose, doses, h, y,
+                                                          ynew, ytmp, K, xs, a, rtol, atol, no_reset)
+        if not stepped:
             continue
-        hh = min(h, t_stop - t)
-        hh, err = adaptive_step(rates, p, S, rstoch, ctx, t, y, hh, K, ytmp, ynew, xs, a, rtol, atol)
-        t_new = t_stop if reached(t + hh, t_stop) else t + hh
         while ie < t_eval.shape[0] and t_eval[ie] <= t_new:
             th = min(max((t_eval[ie] - t) / hh, 0.0), 1.0)
             rho = dense(y, K, hh, th, IR)
@@ -180,20 +194,13 @@ def _mean_field_records(rates, p, S, tumour, x0, rtol, atol, doses, t_end):
     eval_rhs(rates, p, S, rstoch, ctx, t, y, xs, a, K[0])
     h = 1e-3
     while t < t_end:
-        t_stop = next_stop(t_end, idose, doses)
-        if reached(t, t_stop):
-            t = t_stop
-            idose = apply_doses(y, t, idose, doses)
-            for i in range(ns):
-                if tumour[i]:
-                    y[i] = 0.0
+        stepped, t, idose, hh, err, t_new = _forward_move(rates, p, S, rstoch, ctx, t, t_end, idose, doses, h, y,
+                                                          ynew, ytmp, K, xs, a, rtol, atol, tumour)
+        if not stepped:
             starts[nst] = n
             days[nst] = t
             nst += 1
-            eval_rhs(rates, p, S, rstoch, ctx, t, y, xs, a, K[0])
             continue
-        hh = min(h, t_stop - t)
-        hh, err = adaptive_step(rates, p, S, rstoch, ctx, t, y, hh, K, ytmp, ynew, xs, a, rtol, atol)
         if n == recs.shape[0]:
             grown = np.empty((2 * n, stride))
             grown[:n] = recs
@@ -205,7 +212,7 @@ def _mean_field_records(rates, p, S, tumour, x0, rtol, atol, doses, t_end):
             for j in range(7):
                 recs[n, 2 + ns + j * ns + i] = K[j, i]
         n += 1
-        t = t_stop if reached(t + hh, t_stop) else t + hh
+        t = t_new
         for k in range(ny):
             y[k] = ynew[k]
             K[0, k] = K[6, k]
