@@ -48,7 +48,14 @@ def _shown(value: float, kind: str) -> str:
     return f"{value:.3g}"
 
 
-def _linear_models() -> list[str]:
+def _save_upload(f: dict) -> Path:
+    """A dropped file (solara.FileDrop's dict) saved under its own name in a fresh temporary directory."""
+    target = Path(tempfile.mkdtemp(prefix="cartsim-upload-")) / Path(f["name"]).name
+    target.write_bytes(f["data"])
+    return target
+
+
+def _slider_models() -> list[str]:
     return [n for n, s in hybrid.MODELS.items() if set(SLIDERS) & set(s.param_names)]
 
 
@@ -124,7 +131,7 @@ def PatientPage():
 
     with solara.Columns([1, 3]):
         with solara.Column():
-            solara.Select("model", values=_linear_models(), value=model_name,
+            solara.Select("model", values=_slider_models(), value=model_name,
                           on_value=lambda _: (values.set({}), draws.set([])))
             solara.Select("preset", values=list(spec.presets), value=preset_name.value or next(iter(spec.presets)),
                           on_value=lambda v: (preset_name.set(v), values.set({}), draws.set([])))
@@ -214,10 +221,7 @@ def CohortPage():
         watch_job(new)
 
     def on_upload(f):
-        d = Path(tempfile.mkdtemp(prefix="cartsim-upload-"))
-        target = d / Path(f["name"]).name
-        target.write_bytes(f["data"])
-        uploaded.value = str(target)
+        uploaded.value = str(_save_upload(f))
 
     with solara.Columns([1, 3]):
         with solara.Column():
@@ -301,10 +305,7 @@ def CalibrationPage():
     st = fit_state.value
 
     def on_upload(f):
-        d = Path(tempfile.mkdtemp(prefix="cartsim-upload-"))
-        target = d / Path(f["name"]).name
-        target.write_bytes(f["data"])
-        run_fit_task(str(target))
+        run_fit_task(str(_save_upload(f)))
 
     solara.Markdown("Drop a **kinetics CSV** (per patient: patient, day, value; or summary: day, median, q25, "
                     "q75; cells/µL) or a **Kaplan–Meier CSV** (days or months, pfs): the population is fitted "

@@ -79,8 +79,8 @@ class CohortJob:
         except _Cancelled:
             self.state = "cancelled"
         except Exception as exc:  # shown to the user as one line; the traceback helps nobody at a browser
-            self.state, self.error = "failed", f"{type(exc).__name__}: {exc}" if not isinstance(
-                exc, CartsimError) else str(exc)
+            self.state = "failed"
+            self.error = str(exc) if isinstance(exc, CartsimError) else f"{type(exc).__name__}: {exc}"
         if self.state != "done" and self.dir is not None:
             shutil.rmtree(self.dir, ignore_errors=True)
             self.dir = None

@@ -345,6 +345,8 @@ def _slope_sum(K, theta, first, mask):
 
 @njit(cache=True)
 def _extremum_one(y, K, h, i, theta_hi, sign):
+    """:func:`extremum` of one component. A second body on purpose: it runs twice per ODE step of every patient,
+    and going through the masked sums instead cost 2-3% of the Monte Carlo's speed (measured, same machine)."""
     v0 = sign * dense(y, K, h, 0.0, i)
     v1 = sign * dense(y, K, h, theta_hi, i)
     if sign * K[0, i] > 0.0 and sign * dense_slope(K, theta_hi, i) < 0.0:

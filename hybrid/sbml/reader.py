@@ -63,14 +63,17 @@ class _Model:
 
     state: list[str] = field(default_factory=list)  # SBML ids of the state variables, in order
     amount_of: dict[str, str] = field(default_factory=dict)  # id -> python expression of its math value
-    params: list[ParamSpec] = field(default_factory=list)
-    param_ids: list[str] = field(default_factory=list)  # SBML id each parameter stands for
+    params: list[ParamSpec] = field(default_factory=list)  # named by the SBML id each stands for
     rules: list[tuple[str, libsbml.ASTNode]] = field(default_factory=list)  # assignment rules, ordered
     reactions: list[str] = field(default_factory=list)
     stoich: list[list[float]] = field(default_factory=list)
     laws: list[tuple] = field(default_factory=list)  # (kind "law" | "rate", math, local names | compartment)
     initial: list[str] = field(default_factory=list)  # the parameter holding each state's initial amount
     initial_assign: dict = field(default_factory=dict)  # id -> math of its initial assignment
+
+    @property
+    def param_ids(self) -> list[str]:
+        return [ps.name for ps in self.params]
 
 
 def _refuse_unsupported(path: Path, m: libsbml.Model) -> None:
@@ -140,9 +143,7 @@ def _gather(path: Path, m: libsbml.Model, tumour: str) -> _Model:
     init_assign = {a.getSymbol(): a.getMath() for a in m.getListOfInitialAssignments()}
 
     def add_param(pid: str, value: float, unit: str, doc: str, bounds: Interval = ANY) -> None:
-        name = pid
-        g.params.append(ParamSpec(name, unit, doc, float(value), src, bounds))
-        g.param_ids.append(pid)
+        g.params.append(ParamSpec(pid, unit, doc, float(value), src, bounds))
 
     for c in m.getListOfCompartments():
         add_param(c.getId(), c.getSize() if c.isSetSize() else 1.0, _unit(m, c.getUnits()),

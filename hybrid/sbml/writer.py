@@ -16,6 +16,7 @@ from ..errors import CartsimError
 from ..model import ModelSpec
 from ..models import get_model
 from ..params import Parameters
+from .mathml import symbols
 
 # cartsim unit text -> (SBML unit definition id, [(kind, exponent, multiplier)])
 _UNITS = {
@@ -128,7 +129,7 @@ def build_document(spec: ModelSpec, values: Mapping[str, float]) -> libsbml.SBML
             ref.setConstant(True)
             moved.add(sp)
         for sp in spec.species:
-            if sp not in moved and sp in _names(math):
+            if sp not in moved and sp in symbols(math):
                 r.createModifier().setSpecies(sp)
         _check(r.createKineticLaw().setMath(math), f"kinetic law of {rname}")
     return doc
@@ -139,13 +140,6 @@ def _parse(formula: str, what: str) -> libsbml.ASTNode:
     if ast is None:
         raise CartsimError(f"SBML export: cannot parse the {what}: {libsbml.getLastParseL3Error()}")
     return ast
-
-
-def _names(ast: libsbml.ASTNode) -> set[str]:
-    out = {ast.getName()} if ast.getType() == libsbml.AST_NAME else set()
-    for i in range(ast.getNumChildren()):
-        out |= _names(ast.getChild(i))
-    return out
 
 
 def _exportable() -> list[str]:
