@@ -153,3 +153,16 @@ def test_ctrl_c_stops_the_app_and_leaves_no_process(server):
     proc.wait(timeout=30)
     gone, alive = psutil.wait_procs(children, timeout=10)
     assert not alive, f"left running: {[c.pid for c in alive]}"
+
+
+@pytest.mark.parametrize("port, culprit", [("0", "--port must be 1-65535, got 0"), ("BUSY", "cannot listen on")])
+def test_bad_port_exits_2_with_one_line(port, culprit, capsys):
+    from experiments.cli import main
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        p = str(busy.getsockname()[1]) if port == "BUSY" else port
+        status = main(["app", "--port", p])
+    err = capsys.readouterr().err
+    assert status == 2 and culprit in err and len(err.strip().splitlines()) == 1

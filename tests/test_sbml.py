@@ -173,3 +173,30 @@ def test_cli_and_config_take_an_sbml_model(tmp_path, capsys):
     assert status == 0, err
     df = pd.read_parquet(tmp_path / "out" / "patients.parquet")
     assert len(df) == 20 and {"T0", "CT0", "outcome"} <= set(df.columns)
+
+
+@pytest.mark.parametrize("argv, culprit", [
+    (["export-sbml", "--model", "kimmel2021", "--set", "nope=1", "OUT"], "unknown parameter 'nope'"),
+    (["export-sbml", "--model", "kimmel2021", "--set", "r_B=-1", "OUT"], "parameter r_B: must be"),
+    (["export-sbml", "--model", "kimmel2021", "NODIR/k.xml"], "cannot write the SBML file"),
+])
+def test_bad_export_exits_2_naming_the_culprit(argv, culprit, tmp_path, capsys):
+    argv = [a.replace("OUT", str(tmp_path / "m.xml")).replace("NODIR", str(tmp_path / "no" / "dir")) for a in argv]
+    status, out, err = run_cli(argv, capsys)
+    assert status == 2 and out == "" and culprit in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "m.xml").exists()
+
+
+@pytest.mark.parametrize("cohort, culprit", [
+    ('sbml = "k.xml"', 'cohort.tumour: an SBML model needs its tumour species'),
+    ('model = "kimmel2021"\nsbml = "k.xml"\ntumour = "B"', "cohort.sbml: give either model or sbml, not both"),
+    ('sbml = "missing.xml"\ntumour = "B"', "missing.xml: no such SBML file"),
+    ('sbml = "k.xml"\ntumour = "X"', "tumour species 'X' is not a species"),
+])
+def test_bad_sbml_config_exits_2_before_any_output(cohort, culprit, tmp_path, capsys):
+    export_sbml("kimmel2021", tmp_path / "k.xml")
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f"[cohort]\nn = 10\n{cohort}\n")
+    status, _, err = run_cli(["run", str(cfg), "--out", str(tmp_path / "out")], capsys)
+    assert status == 2 and culprit in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
