@@ -271,18 +271,18 @@ def _quartic(y, K, h, first, mask):
 
 
 @njit(cache=True)
-def _level_root(c, level):
-    """Smallest theta in (0, 1] where the quartic c reaches ``level``, given that c(0) and c(1) lie on
+def _level_root(c, level, lo):
+    """Smallest theta in (lo, 1] where the quartic c reaches ``level``, given that c(lo) and c(1) lie on
     opposite sides of it. Newton's method kept inside a shrinking bracket (bisection when Newton leaves it),
     so it cannot fail; for the nearly linear functions met here it takes a few iterations."""
-    g0 = c[0] - level
-    lo, hi = 0.0, 1.0
+    g0 = c[0] + lo * (c[1] + lo * (c[2] + lo * (c[3] + lo * c[4]))) - level
+    start, hi = lo, 1.0
     up = g0 < 0.0  # the function rises through the level
-    th = 0.5
+    th = 0.5 * (lo + hi)
     # start from the linear interpolation between the ends
     g1 = c[0] + c[1] + c[2] + c[3] + c[4] - level
     if g1 != g0:
-        th = min(max(g0 / (g0 - g1), 0.0), 1.0)
+        th = min(max(start + (hi - start) * g0 / (g0 - g1), start), hi)
     for _ in range(100):
         g = c[0] + th * (c[1] + th * (c[2] + th * (c[3] + th * c[4]))) - level
         if (g >= 0.0) == up:
@@ -306,9 +306,10 @@ NO_MASK = np.zeros(0, dtype=np.bool_)
 
 
 @njit(cache=True)
-def crossing(y, K, h, i, level):
-    """First theta in (0, 1] at which component i reaches ``level`` (it does so within the step)."""
-    return _level_root(_quartic(y, K, h, i, NO_MASK), level)
+def crossing(y, K, h, i, level, lo=0.0):
+    """First theta in (lo, 1] at which component i reaches ``level`` (it does so within the step, and is on
+    the other side of it at lo)."""
+    return _level_root(_quartic(y, K, h, i, NO_MASK), level, lo)
 
 
 @njit(cache=True)
@@ -316,7 +317,7 @@ def sum_reach(y, K, h, first, mask, level):
     """Smallest theta in (0, 1] at which component ``first`` (mask empty) or the sum of components first + j
     over mask[j] reaches ``level`` (it does so within the step): the next stochastic event (summed hazard
     integrals), or progression of the tumour."""
-    return _level_root(_quartic(y, K, h, first, mask), level)
+    return _level_root(_quartic(y, K, h, first, mask), level, 0.0)
 
 
 @njit(cache=True)

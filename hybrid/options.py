@@ -19,6 +19,7 @@ OPTION_CONSTRAINTS: dict[str, Constraint] = {
     "tau_epsilon": Interval(lo=0.0, hi=1.0, lo_open=True, hi_open=True),
     "tau_critical": Interval(lo=1.0),
     "record_dt": Optional(Interval(lo=0.0, lo_open=True)),
+    "tabulated": Boolean(),
 }
 """Accepted values of each :class:`SimOptions` field (days, cells); configs and the command line check against
 these too."""
@@ -54,7 +55,8 @@ class SimOptions:
     at ``hysteresis * threshold``. method: exact SSA ("ssa") or tau-leaping handing over to the exact method
     at small counts ("tau"). progression_factor: progression when B >= factor * B0. rtol: ODE relative
     tolerance. doses: scheduled extra infusions. record_dt: if set, keep a trajectory sampled every record_dt
-    days.
+    days. tabulated: exact SSA of a one-species linear tumour reads its hazards off one tabulated mean-field
+    solve, shared by identical patients (:mod:`hybrid.tabulated`); False forces the general path (same law).
     """
 
     t_end: float = 730.0
@@ -67,6 +69,7 @@ class SimOptions:
     tau_critical: float = 50.0
     doses: tuple[Dose, ...] = field(default_factory=tuple)
     record_dt: float | None = None
+    tabulated: bool = True
 
     def __post_init__(self) -> None:
         for name, constraint in OPTION_CONSTRAINTS.items():

@@ -66,7 +66,7 @@ _SIG = types.void(
 
 
 @njit(cache=True)
-def _forward_move(rates, p, S, rstoch, ctx, t, t_end, idose, doses, h, y, ynew, ytmp, K, xs, a, rtol, atol, reset):
+def forward_move(rates, p, S, rstoch, ctx, t, t_end, idose, doses, h, y, ynew, ytmp, K, xs, a, rtol, atol, reset):
     """One move of a forward solve through the doses: on a dose day, apply what is due, set the species flagged
     in ``reset`` to 0 and refresh K[0] (returns stepped False, t on the day); otherwise one adaptive step from
     t, its candidate in ynew and K (stepped True). Returns (stepped, t, idose, step size, error, end of the step)."""
@@ -124,7 +124,7 @@ def log_extinction_probability(rates, p, S, tumour, birth, death, x0, rtol, atol
     h = 1e-3
     no_reset = np.zeros(0, dtype=np.bool_)
     while t < t_end:
-        stepped, t, idose, hh, err, t_new = _forward_move(rates, p, S, rstoch, ctx, t, t_end, idose, doses, h, y,
+        stepped, t, idose, hh, err, t_new = forward_move(rates, p, S, rstoch, ctx, t, t_end, idose, doses, h, y,
                                                           ynew, ytmp, K, xs, a, rtol, atol, no_reset)
         if not stepped:
             continue
@@ -194,7 +194,7 @@ def _mean_field_records(rates, p, S, tumour, x0, rtol, atol, doses, t_end):
     eval_rhs(rates, p, S, rstoch, ctx, t, y, xs, a, K[0])
     h = 1e-3
     while t < t_end:
-        stepped, t, idose, hh, err, t_new = _forward_move(rates, p, S, rstoch, ctx, t, t_end, idose, doses, h, y,
+        stepped, t, idose, hh, err, t_new = forward_move(rates, p, S, rstoch, ctx, t, t_end, idose, doses, h, y,
                                                           ynew, ytmp, K, xs, a, rtol, atol, tumour)
         if not stepped:
             starts[nst] = n

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from . import engine, schedule
+from . import engine, schedule, tabulated
 from .errors import CartsimError
 from .model import ModelSpec
 from .models import get_model
@@ -182,10 +182,24 @@ def _log_cure_distinct(spec: ModelSpec, b: _Batch, options: SimOptions, t_days: 
     return None if out is None else out[inverse.reshape(-1)]
 
 
+def tabulated_reactions(spec: ModelSpec, options: SimOptions) -> np.ndarray | None:
+    """The tumour reactions whose hazards :mod:`hybrid.tabulated` reads off a table, when that fast path applies
+    (exact SSA, a linear tumour of one species that is the only species going stochastic), else None."""
+    if not (options.tabulated and options.method == "ssa" and spec.linear_tumour
+            and len(spec.tumour_species) == 1 and tuple(spec.stochastic) == spec.tumour_species):
+        return None
+    return np.ascontiguousarray(spec.offspring[:, 0], dtype=np.int64)
+
+
 def _run_batch(spec: ModelSpec, b: _Batch, options: SimOptions, seeds: Sequence[SeedLike]) -> np.ndarray:
     """The engine's readouts (patients, R_SIZE) of the batch ``b``, one seed per patient."""
     readouts = np.zeros((b.P.shape[0], engine.R_SIZE))
-    if b.P.shape[0]:
+    tr = tabulated_reactions(spec, options)
+    if b.P.shape[0] and tr is not None:
+        tabulated.run_batch_tabulated(spec.rates, b.P, spec.stoichiometry, spec.eligible, spec.index(spec.tumour),
+                                      spec.index(spec.effector), tr, b.X0, _option_vector(options),
+                                      float(options.progression_factor), b.doses, seed_states(seeds), readouts)
+    elif b.P.shape[0]:
         engine.run_batch(spec.rates, b.P, spec.stoichiometry, spec.eligible, spec.tumour_mask,
                          spec.index(spec.effector), b.X0, _option_vector(options),
                          float(options.progression_factor), b.doses, seed_states(seeds), readouts)
