@@ -24,6 +24,7 @@ from .integrator import (
     CTX_AUC_ON,
     CTX_AUC_SPECIES,
     NO_MASK,
+    NO_REFCOUNT,
     RatesFn,
     adaptive_step,
     crossing,
@@ -126,7 +127,7 @@ def _reset_hazards(y, ns):
         y[k] = 0.0
 
 
-@njit(cache=True)
+@njit(**NO_REFCOUNT)
 def _stochastic_propensities(rates, p, rstoch, t, y, xs, a):
     """Fill ``a`` with every propensity at (t, y); return the sum over the stochastic reactions."""
     for i in range(xs.shape[0]):
@@ -258,7 +259,7 @@ def _tau(S, mode, rstoch, a, y, eps):
     return tau
 
 
-@njit(cache=True)
+@njit(**NO_REFCOUNT)
 def _integrate_to(rates, p, S, rstoch, ctx, t, t_target, h, y, ynew, ytmp, K, xs, a, rtol, atol,
                   effector, rec_t, rec, irec, readouts):
     """Advance the ODE (and the hazard integrals) from t to t_target with no event checks; K[0] = f(t, y)
@@ -280,7 +281,7 @@ def _integrate_to(rates, p, S, rstoch, ctx, t, t_target, h, y, ynew, ytmp, K, xs
     return t, h, irec
 
 
-@njit(cache=True)
+@njit(**NO_REFCOUNT)
 def _tau_leap(rates, p, S, mode, rstoch, ctx, t, t_stop, h, y, ynew, ytmp, ysave, K, xs, a, opt, effector,
               rec_t, rec, irec, rng, readouts):
     """Try one midpoint tau leap from t (at most to t_stop). Returns (leapt, t, h, irec); when nothing was

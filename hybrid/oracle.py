@@ -39,6 +39,8 @@ from .integrator import (
     BR_SEG_LO,
     BR_T,
     BR_TYPES,
+    CTX_AUC_ON,
+    CTX_AUC_SPECIES,
     CTX_BIRTH,
     CTX_DEATH,
     CTX_KIND,
@@ -46,6 +48,7 @@ from .integrator import (
     CTX_TUMOUR,
     KIND_BRANCHING,
     KIND_HYBRID,
+    NO_REFCOUNT,
     RatesFn,
     adaptive_branching_step,
     adaptive_step,
@@ -60,12 +63,9 @@ from .schedule import apply_doses, next_stop, reached
 
 _f8 = types.float64
 _i8 = types.int64
-_SIG = types.void(
-    RatesFn, _f8[::1], _f8[:, ::1], _i8, _i8, _i8, _f8[::1], _f8, _f8, _f8[:, ::1], _f8[::1], _f8[::1], _f8[:, ::1],
-)
 
 
-@njit(cache=True)
+@njit(**NO_REFCOUNT)
 def forward_move(rates, p, S, rstoch, ctx, t, t_end, idose, doses, h, y, ynew, ytmp, K, xs, a, rtol, atol, reset):
     """One move of a forward solve through the doses: on a dose day, apply what is due, set the species flagged
     in ``reset`` to 0 and refresh K[0] (returns stepped False, t on the day); otherwise one adaptive step from
@@ -92,11 +92,14 @@ def _log_extinction(rho, log_i_scaled, scale, n0):
     return n0 * np.log1p(-np.exp(-log_denom))
 
 
-@njit(_SIG, cache=True)
-def log_extinction_probability(rates, p, S, tumour, birth, death, x0, rtol, atol, doses, t_eval, out, moments):
-    """log P(tumour extinct by t) for each t in the sorted array ``t_eval`` (days), written to ``out``; doses
-    as in :mod:`hybrid.schedule`. If ``moments`` has rows, row k receives rho(t_k) and log I(t_k), which fix
-    the whole distribution of the tumour size at t_k (see :func:`hybrid.tumour_law`)."""
+@njit(cache=True)
+def kendall_solve(rates, p, S, tumour, birth, death, effector, x0, rtol, atol, doses, t_eval, out, moments, keep):
+    """The forward solve of Kendall's formula: log P(tumour extinct by t) for each t in the sorted array
+    ``t_eval`` (days), written to ``out``; doses as in :mod:`hybrid.schedule`. If ``moments`` has rows, row k
+    receives rho(t_k) and log I(t_k), which fix the whole distribution of the tumour size at t_k (see
+    :func:`hybrid.tumour_law`). With ``keep``, returns every step as a record (t0, h, y at t0, the 7 stage rows
+    of K), which the tabulated fast path reads (:mod:`hybrid.tabulated`); else an empty array. The effector's
+    area since day 0 is integrated too (component ns), for that table."""
     nr, ns = S.shape
     IR = ns + 1
     II = ns + 2
@@ -105,17 +108,22 @@ def log_extinction_probability(rates, p, S, tumour, birth, death, x0, rtol, atol
     ctx[CTX_TUMOUR] = tumour
     ctx[CTX_BIRTH] = birth
     ctx[CTX_DEATH] = death
+    ctx[CTX_AUC_SPECIES] = effector
+    ctx[CTX_AUC_ON] = 1.0
     rstoch = np.zeros(nr, dtype=np.bool_)
     for i in range(ns):
         y[i] = x0[i]
     n0 = x0[tumour]
+    stride = 2 + 8 * ny
+    recs = np.empty((128 if keep else 0, stride))
+    nrec = 0
     t = 0.0
     ie = 0
     idose = 0
-    keep = moments.shape[0] > 0
+    keep_moments = moments.shape[0] > 0
     while ie < t_eval.shape[0] and t_eval[ie] <= 0.0:
         out[ie] = -np.inf if n0 > 0 else 0.0
-        if keep:
+        if keep_moments:
             moments[ie, 0] = 0.0
             moments[ie, 1] = -np.inf
         ie += 1
@@ -125,15 +133,27 @@ def log_extinction_probability(rates, p, S, tumour, birth, death, x0, rtol, atol
     no_reset = np.zeros(0, dtype=np.bool_)
     while t < t_end:
         stepped, t, idose, hh, err, t_new = forward_move(rates, p, S, rstoch, ctx, t, t_end, idose, doses, h, y,
-                                                          ynew, ytmp, K, xs, a, rtol, atol, no_reset)
+                                                         ynew, ytmp, K, xs, a, rtol, atol, no_reset)
         if not stepped:
             continue
+        if keep:
+            if nrec == recs.shape[0]:
+                grown = np.empty((2 * nrec, stride))
+                grown[:nrec] = recs
+                recs = grown
+            recs[nrec, 0] = t
+            recs[nrec, 1] = hh
+            for i in range(ny):
+                recs[nrec, 2 + i] = y[i]
+                for j in range(7):
+                    recs[nrec, 2 + ny + j * ny + i] = K[j, i]
+            nrec += 1
         while ie < t_eval.shape[0] and t_eval[ie] <= t_new:
             th = min(max((t_eval[ie] - t) / hh, 0.0), 1.0)
             rho = dense(y, K, hh, th, IR)
             log_i = np.log(max(dense(y, K, hh, th, II), 1e-300))
             out[ie] = _log_extinction(rho, log_i, ctx[CTX_LOG_SCALE], n0)
-            if keep:
+            if keep_moments:
                 moments[ie, 0] = rho
                 moments[ie, 1] = log_i + ctx[CTX_LOG_SCALE]
             ie += 1
@@ -151,25 +171,26 @@ def log_extinction_probability(rates, p, S, tumour, birth, death, x0, rtol, atol
             K[0, II] *= f
     while ie < t_eval.shape[0]:
         out[ie] = _log_extinction(y[IR], np.log(max(y[II], 1e-300)), ctx[CTX_LOG_SCALE], n0)
-        if keep:
+        if keep_moments:
             moments[ie, 0] = y[IR]
             moments[ie, 1] = np.log(max(y[II], 1e-300)) + ctx[CTX_LOG_SCALE]
         ie += 1
+    return recs[:nrec]
 
 
 _BATCH_SIG = types.void(
-    RatesFn, _f8[:, ::1], _f8[:, ::1], _i8, _i8, _i8, _f8[:, ::1], _f8, _f8, _f8[:, :, ::1], _f8[::1], _f8[:, ::1],
-    _f8[:, :, ::1],
+    RatesFn, _f8[:, ::1], _f8[:, ::1], _i8, _i8, _i8, _i8, _f8[:, ::1], _f8, _f8, _f8[:, :, ::1], _f8[::1],
+    _f8[:, ::1], _f8[:, :, ::1],
 )
 
 
 @njit(_BATCH_SIG, cache=True)
-def log_extinction_batch(rates, P, S, tumour, birth, death, X0, rtol, atol, doses, t_eval, out, moments):
-    """:func:`log_extinction_probability` for each row of P, X0, doses (one dose table per patient), out and
-    moments (shape (n, 0, 2) when not wanted)."""
+def log_extinction_batch(rates, P, S, tumour, birth, death, effector, X0, rtol, atol, doses, t_eval, out, moments):
+    """log P(tumour extinct by t) (Kendall's formula, :func:`kendall_solve`) for each row of P, X0, doses (one
+    dose table per patient), out and moments (shape (n, 0, 2) when not wanted)."""
     for k in range(P.shape[0]):
-        log_extinction_probability(rates, P[k], S, tumour, birth, death, X0[k], rtol, atol, doses[k], t_eval,
-                                   out[k], moments[k])
+        kendall_solve(rates, P[k], S, tumour, birth, death, effector, X0[k], rtol, atol, doses[k], t_eval, out[k],
+                      moments[k], False)
 
 
 @njit(cache=True)

@@ -163,7 +163,8 @@ def _log_cure(spec: ModelSpec, b: _Batch, options: SimOptions, t_days: np.ndarra
                                        _ATOL, b.doses, t_days, out)
         return out
     log_extinction_batch(
-        spec.rates, b.P, spec.stoichiometry, spec.index(spec.tumour), kendall[0], kendall[1], b.X0,
+        spec.rates, b.P, spec.stoichiometry, spec.index(spec.tumour), kendall[0], kendall[1],
+        spec.index(spec.effector), b.X0,
         float(options.rtol), _ATOL, b.doses, t_days, out, np.zeros((n, 0, 2)) if moments is None else moments,
     )
     return out
@@ -182,28 +183,32 @@ def _log_cure_distinct(spec: ModelSpec, b: _Batch, options: SimOptions, t_days: 
     return None if out is None else out[inverse.reshape(-1)]
 
 
-def tabulated_reactions(spec: ModelSpec, options: SimOptions) -> np.ndarray | None:
-    """The tumour reactions whose hazards :mod:`hybrid.tabulated` reads off a table, when that fast path applies
-    (exact SSA, a linear tumour of one species that is the only species going stochastic), else None."""
-    if not (options.tabulated and options.method == "ssa" and spec.linear_tumour
-            and len(spec.tumour_species) == 1 and tuple(spec.stochastic) == spec.tumour_species):
-        return None
-    return np.ascontiguousarray(spec.offspring[:, 0], dtype=np.int64)
+def tabulated_applies(spec: ModelSpec, options: SimOptions) -> bool:
+    """Whether :mod:`hybrid.tabulated` runs the batch: exact SSA of a tumour that is one linear birth–death
+    species (Kendall's formula applies) and the only species going stochastic."""
+    return (options.tabulated and options.method == "ssa" and spec.kendall_reactions is not None
+            and tuple(spec.stochastic) == spec.tumour_species)
 
 
-def _run_batch(spec: ModelSpec, b: _Batch, options: SimOptions, seeds: Sequence[SeedLike]) -> np.ndarray:
-    """The engine's readouts (patients, R_SIZE) of the batch ``b``, one seed per patient."""
-    readouts = np.zeros((b.P.shape[0], engine.R_SIZE))
-    tr = tabulated_reactions(spec, options)
-    if b.P.shape[0] and tr is not None:
+def _run_batch(spec: ModelSpec, b: _Batch, options: SimOptions,
+               seeds: Sequence[SeedLike]) -> tuple[np.ndarray, np.ndarray | None]:
+    """The engine's readouts (patients, R_SIZE) of the batch ``b``, one seed per patient, and, on the tabulated
+    path, each patient's log P(cure by t_end) from the same solve (else None)."""
+    n = b.P.shape[0]
+    readouts = np.zeros((n, engine.R_SIZE))
+    if n and tabulated_applies(spec, options):
+        birth, death = spec.kendall_reactions
+        log_cure = np.zeros(n)
         tabulated.run_batch_tabulated(spec.rates, b.P, spec.stoichiometry, spec.eligible, spec.index(spec.tumour),
-                                      spec.index(spec.effector), tr, b.X0, _option_vector(options),
-                                      float(options.progression_factor), b.doses, seed_states(seeds), readouts)
-    elif b.P.shape[0]:
+                                      spec.index(spec.effector), birth, death, b.X0, _option_vector(options),
+                                      float(options.progression_factor), b.doses, seed_states(seeds), readouts,
+                                      log_cure)
+        return readouts, log_cure
+    if n:
         engine.run_batch(spec.rates, b.P, spec.stoichiometry, spec.eligible, spec.tumour_mask,
                          spec.index(spec.effector), b.X0, _option_vector(options),
                          float(options.progression_factor), b.doses, seed_states(seeds), readouts)
-    return readouts
+    return readouts, None
 
 
 def simulate_batch(params: pd.DataFrame | Sequence[Parameters], seeds: Sequence[SeedLike],
@@ -223,14 +228,16 @@ def simulate_batch(params: pd.DataFrame | Sequence[Parameters], seeds: Sequence[
     n = b.P.shape[0]
     if len(seeds) != n:
         raise CartsimError(f"simulate_batch: {n} parameter rows but {len(seeds)} seeds")
-    readouts = _run_batch(spec, b, options, seeds)
+    readouts, log_cure = _run_batch(spec, b, options, seeds)
     df = pd.DataFrame({col: readouts[:, k] for col, k in _READOUT_COLUMNS.items()})
     df.insert(0, "outcome", pd.Categorical.from_codes(readouts[:, engine.R_OUTCOME].astype(np.int64),
                                                       categories=list(engine.OUTCOME_NAMES)))
     df["n_events"] = df["n_events"].astype(np.int64)
     df["n_leaps"] = df["n_leaps"].astype(np.int64)
-    logp = _log_cure_distinct(spec, b, options, np.array([options.t_end])) if (exact and n) else None
-    df["p_cure_exact"] = np.exp(logp[:, 0]) if logp is not None else np.nan
+    if exact and n and log_cure is None:
+        logp = _log_cure_distinct(spec, b, options, np.array([options.t_end]))
+        log_cure = None if logp is None else logp[:, 0]
+    df["p_cure_exact"] = np.exp(log_cure) if (exact and log_cure is not None) else np.nan
     relapse = _relapse_type(spec, readouts)
     if relapse is not None:
         df["relapse_type"] = relapse
@@ -247,7 +254,7 @@ def identical_outcomes(params: Parameters, seed: int, start: int, stop: int, opt
     spec = _model_of(model, params)
     b = _prepare(spec, [params] * (stop - start), options)
     seeds = [np.random.SeedSequence(seed, spawn_key=(i,)) for i in range(start, stop)]
-    readouts = _run_batch(spec, b, options, seeds)
+    readouts, _ = _run_batch(spec, b, options, seeds)
     return readouts[:, engine.R_OUTCOME].astype(np.int8), readouts[:, engine.R_T_EVENT].copy()
 
 
@@ -299,7 +306,8 @@ def simulate_patient(params: Parameters, seed: SeedLike = 0, options: SimOptions
                      model: str | ModelSpec | None = None, exact: bool = True) -> PatientResult:
     """Simulate one hybrid patient to cure, progression or the end of follow-up (options.t_end days).
 
-    With ``options.record_dt`` the trajectory is kept; the random stream is the same either way."""
+    With ``options.record_dt`` the trajectory is kept, on the general path (the tabulated fast path records
+    nothing): the same draws, so the same patient to the ODE tolerance."""
     options = options or SimOptions()
     spec = _model_of(model, params)
     if options.record_dt is None:

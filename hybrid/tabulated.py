@@ -1,11 +1,12 @@
 """The fast path of the exact hybrid method: the tumour's hazards read off one tabulated mean-field solve.
 
-When the tumour is one species whose reactions have per-cell rates that do not depend on the tumour, and the
-tumour acts on nothing (``linear_tumour``), every other species follows the same deterministic path whatever
-the tumour does. The per-cell cumulative hazard H_j(t) = int_0^t a_j(s) ds of each tumour reaction j is then a
-fixed function of time, and so is the per-cell net growth R(t) = sum_j S_jB H_j(t). One forward solve (the
-integrator of :mod:`hybrid.integrator`, the tumour held at one cell) tabulates them with the effector and its
-area, step by step with the dense output. A patient is then a walk along that table:
+When the tumour is one linear birth–death species (per-cell rates that do not depend on the tumour, a tumour
+that acts on nothing: Kendall's formula applies), every other species follows the same deterministic path
+whatever the tumour does. The per-cell cumulative hazards of birth and death, H_j(t) = int_0^t a_j(s) ds, are
+then fixed functions of time, and so is the per-cell net growth R(t) = H_birth - H_death. The exact oracle's
+forward solve (:func:`hybrid.oracle.kendall_solve`) already integrates them (rho = -R and S = H_birth + H_death)
+with the effector and its area: kept step by step with the dense output, it is the table, and the same solve
+gives the patient's exact P(cure). A patient is then a walk along that table:
 
 - stochastic, n cells: the next event is where n (H(t) - H(t_a)) reaches an Exp(1) draw (H the summed hazard,
   monotone), a root of the step's dense polynomial; the reaction is chosen in proportion to the per-cell rates
@@ -47,8 +48,6 @@ from .engine import (
     _refresh_modes,
 )
 from .integrator import (
-    CTX_AUC_ON,
-    CTX_AUC_SPECIES,
     NO_MASK,
     RatesFn,
     _level_root,
@@ -56,13 +55,10 @@ from .integrator import (
     crossing,
     dense,
     dense_slope,
-    eval_rhs,
     extremum,
-    next_step_size,
     segment_stride,
-    workspace,
 )
-from .oracle import forward_move
+from .oracle import kendall_solve
 from .rng import exponential, uniform
 
 # The tabulated components of each record (the record is t0, h, then these at t0 and their 7 stage slopes).
@@ -73,68 +69,33 @@ H_AUC = 3  # the effector's area since day 0 (cells * day)
 H_REACTION0 = 4  # per-cell hazard of each tumour reaction, in reaction order
 
 
-@njit(cache=True, inline="always")
-def _derive(v, ns, tumour, effector, tr, S, out, o):
-    """The tabulated components from one integrator vector v (a state or a stage slope), into out[o:]."""
-    il = ns + 1
-    tot = 0.0
-    net = 0.0
-    for q in range(tr.shape[0]):
-        hq = v[il + tr[q]]
-        tot += hq
-        net += S[tr[q], tumour] * hq
-        out[o + H_REACTION0 + q] = hq
-    out[o + H_TOTAL] = tot
-    out[o + H_NET] = net
-    out[o + H_EFFECTOR] = v[effector]
-    out[o + H_AUC] = v[ns]
-
-
 @njit(cache=True)
-def hazard_table(rates, p, S, tumour, effector, tr, x0, rtol, atol, doses, t_end):
-    """One forward solve from day 0 to t_end with the tumour held at one cell: (n, segment_stride(m)) records,
-    each t0, h, the m tabulated components (H_*) at t0 and their 7 stage slopes (K rows), so that
-    :func:`hybrid.integrator.dense` reads any of them anywhere in the step. ``tr``: the tumour's reactions."""
-    nr, ns = S.shape
-    m = H_REACTION0 + tr.shape[0]
-    stride = segment_stride(m)
-    y, ynew, ytmp, K, xs, a, ctx = workspace(S, 0.0)
-    ny = y.shape[0]
-    ctx[CTX_AUC_SPECIES] = effector
-    ctx[CTX_AUC_ON] = 1.0
-    rstoch = np.zeros(nr, dtype=np.bool_)
-    for q in range(tr.shape[0]):
-        rstoch[tr[q]] = True  # integrated as hazards, moving nothing: the tumour stays at one cell
-    for i in range(ns):
-        y[i] = x0[i]
-    y[tumour] = 1.0
-    recs = np.empty((256, stride))
-    n = 0
-    t = 0.0
-    idose = 0
-    h = 1e-3
-    eval_rhs(rates, p, S, rstoch, ctx, t, y, xs, a, K[0])
-    while t < t_end:
-        stepped, t, idose, hh, err, t_new = forward_move(rates, p, S, rstoch, ctx, t, t_end, idose, doses, h, y,
-                                                         ynew, ytmp, K, xs, a, rtol, atol, NO_MASK)
-        if not stepped:
-            continue
-        if n == recs.shape[0]:
-            grown = np.empty((2 * n, stride))
-            grown[:n] = recs
-            recs = grown
-        recs[n, 0] = t
-        recs[n, 1] = hh
-        _derive(y, ns, tumour, effector, tr, S, recs[n], 2)
-        for j in range(7):
-            _derive(K[j], ns, tumour, effector, tr, S, recs[n], 2 + m + j * m)
-        n += 1
-        t = t_new
-        for k in range(ny):
-            y[k] = ynew[k]
-            K[0, k] = K[6, k]
-        h = next_step_size(hh, err)
-    return recs[:n]
+def hazard_table(raw, ns, birth, death, effector):
+    """The table of a patient from the steps of its Kendall solve (:func:`hybrid.oracle.kendall_solve` with
+    ``keep``; state layout in :mod:`hybrid.integrator`): (n, segment_stride(m)) records, each t0, h, the m
+    tabulated components (H_*) at t0 and their 7 stage slopes, so that :func:`hybrid.integrator.dense` reads
+    any of them anywhere in the step. Kendall's rho = int (mu - lambda) and S = int (lambda + mu) give the
+    per-cell hazards of birth (S - rho) / 2 and death (S + rho) / 2, listed in reaction order."""
+    n = raw.shape[0]
+    ny = (raw.shape[1] - 2) // 8
+    m = H_REACTION0 + 2
+    recs = np.empty((n, segment_stride(m)))
+    ir, isum = ns + 1, ns + 3
+    first, second = min(birth, death), max(birth, death)
+    for k in range(n):
+        recs[k, 0] = raw[k, 0]
+        recs[k, 1] = raw[k, 1]
+        for r in range(8):  # the state at t0, then the 7 stage rows
+            src = 2 + r * ny
+            dst = 2 + r * m
+            rho, tot = raw[k, src + ir], raw[k, src + isum]
+            recs[k, dst + H_TOTAL] = tot
+            recs[k, dst + H_NET] = -rho
+            recs[k, dst + H_EFFECTOR] = raw[k, src + effector]
+            recs[k, dst + H_AUC] = raw[k, src + ns]
+            recs[k, dst + H_REACTION0] = 0.5 * (tot - rho) if first == birth else 0.5 * (tot + rho)
+            recs[k, dst + H_REACTION0 + 1] = 0.5 * (tot - rho) if second == birth else 0.5 * (tot + rho)
+    return recs
 
 
 @njit(cache=True, inline="always")
@@ -309,17 +270,24 @@ def _same_patient(P, X0, doses, k, j):
 _f8 = types.float64
 _i8 = types.int64
 _BATCH_SIG = types.void(
-    RatesFn, _f8[:, ::1], _f8[:, ::1], types.boolean[::1], _i8, _i8, _i8[::1], _f8[:, ::1], _f8[::1], _f8,
-    _f8[:, :, ::1], types.uint64[:, ::1], _f8[:, ::1],
+    RatesFn, _f8[:, ::1], _f8[:, ::1], types.boolean[::1], _i8, _i8, _i8, _i8, _f8[:, ::1], _f8[::1], _f8,
+    _f8[:, :, ::1], types.uint64[:, ::1], _f8[:, ::1], _f8[::1],
 )
 
 
 @njit(_BATCH_SIG, cache=True, nogil=True)
-def run_batch_tabulated(rates, P, S, eligible, tumour, effector, tr, X0, opt, prog_factor, doses, states, readouts):
+def run_batch_tabulated(rates, P, S, eligible, tumour, effector, birth, death, X0, opt, prog_factor, doses, states,
+                        readouts, log_cure):
     """:func:`run_tabulated` for each row of P, X0, doses, states and readouts (as
-    :func:`hybrid.engine.run_batch`); a table is built for each run of identical patients."""
-    m = H_REACTION0 + tr.shape[0]
+    :func:`hybrid.engine.run_batch`), and log P(cure by t_end) (Kendall's formula) of each patient into
+    ``log_cure``: one Kendall solve serves each run of identical patients."""
+    ns = S.shape[1]
+    m = H_REACTION0 + 2
+    tr = np.array([min(birth, death), max(birth, death)], dtype=np.int64)
     o = opt.copy()
+    t_eval = np.array([opt[O_T_END]])
+    out = np.zeros(1)
+    no_moments = np.zeros((0, 2))
     recs = np.zeros((0, segment_stride(m)))
     tot_c = np.zeros((0, 5))
     s_end = np.zeros(0)
@@ -327,9 +295,11 @@ def run_batch_tabulated(rates, P, S, eligible, tumour, effector, tr, X0, opt, pr
     auc_cut = 0.0
     for k in range(P.shape[0]):
         if k == 0 or not _same_patient(P, X0, doses, k, k - 1):
-            recs = hazard_table(rates, P[k], S, tumour, effector, tr, X0[k], opt[O_RTOL], opt[O_ATOL], doses[k],
-                                opt[O_T_END])
+            raw = kendall_solve(rates, P[k], S, tumour, birth, death, effector, X0[k], opt[O_RTOL], opt[O_ATOL],
+                                doses[k], t_eval, out, no_moments, True)
+            recs = hazard_table(raw, ns, birth, death, effector)
             tot_c, s_end, peaks, auc_cut = table_summaries(recs, m, X0[k, effector], opt[O_AUC_UNTIL])
+        log_cure[k] = out[0]
         o[O_PROG_LEVEL] = prog_factor * X0[k, tumour]
         run_tabulated(recs, tot_c, s_end, peaks, auc_cut, S, tr, tumour, eligible, X0[k], o, states[k],
                       readouts[k])

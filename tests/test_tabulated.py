@@ -16,7 +16,7 @@ import pytest
 import hybrid
 from hybrid import Dose, Parameters, SimOptions
 from hybrid.models import get_model
-from hybrid.simulate import tabulated_reactions
+from hybrid.simulate import tabulated_applies
 
 N = 3000
 FAST = SimOptions()
@@ -102,9 +102,10 @@ def test_identical_patients_share_a_table_without_sharing_state():
 
 
 def test_the_fast_path_applies_only_where_it_is_exact():
-    assert tabulated_reactions(get_model("kimmel2021"), FAST) is not None
-    assert tabulated_reactions(get_model("kimmel2021"), GENERAL) is None
-    assert tabulated_reactions(get_model("kimmel2021"), SimOptions(method="tau")) is None
-    assert tabulated_reactions(get_model("kimmel2021_bfeedback"), FAST) is None  # B acts on C
-    assert tabulated_reactions(get_model("antigen_escape"), FAST) is None  # two tumour clones
-    assert tabulated_reactions(get_model("cartmath"), FAST) is None
+    assert tabulated_applies(get_model("kimmel2021"), FAST)
+    assert tabulated_applies(get_model("multiphasic_ck"), FAST)
+    assert not tabulated_applies(get_model("kimmel2021"), GENERAL)
+    assert not tabulated_applies(get_model("kimmel2021"), SimOptions(method="tau"))
+    assert not tabulated_applies(get_model("kimmel2021_bfeedback"), FAST)  # B acts on C
+    assert not tabulated_applies(get_model("antigen_escape"), FAST)  # two tumour clones
+    assert not tabulated_applies(get_model("cartmath"), FAST)
