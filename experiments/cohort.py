@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from hybrid.models import get_model
+from hybrid.rng import SpawnedSeeds
 
 from .config import Spec
 from .distributions import truncnorm_ppf, variability_sd
@@ -20,18 +21,15 @@ SAMPLING_TAG = 0x43415254  # "CART"
 _U53 = 2.0**-53
 
 
-def patient_seed(seed: int, i: int) -> np.random.SeedSequence:
-    """The simulation stream of patient ``i`` of a cohort with seed ``seed``."""
-    return np.random.SeedSequence(seed, spawn_key=(int(i),))
+def patient_seeds(seed: int, ids: np.ndarray) -> SpawnedSeeds:
+    """The simulation streams of patients ``ids`` of a cohort with seed ``seed``."""
+    return SpawnedSeeds(seed, ids)
 
 
 def patient_uniforms(seed: int, ids: np.ndarray, k: int) -> np.ndarray:
     """Uniforms in (0, 1), shape (len(ids), k): row r comes from patient ids[r]'s own sampling stream."""
-    out = np.empty((len(ids), k))
-    for r, i in enumerate(ids):
-        words = np.random.SeedSequence((seed, SAMPLING_TAG), spawn_key=(int(i),)).generate_state(k, np.uint64)
-        out[r] = ((words >> np.uint64(11)).astype(np.float64) + 0.5) * _U53
-    return out
+    words = SpawnedSeeds((seed, SAMPLING_TAG), ids).states(k)
+    return ((words >> np.uint64(11)).astype(np.float64) + 0.5) * _U53
 
 
 def group_index(spec: Spec, ids: np.ndarray) -> np.ndarray:

@@ -31,14 +31,15 @@ class Backend:
 
     def __init__(self, workers: int | None = None, scheduler: str | None = None, threads: bool = False):
         """``threads``: run tasks on threads of this process instead of worker processes (for functions
-        whose work is a Numba kernel that releases the GIL: one copy of the kernels in memory)."""
+        whose work is a Numba kernel that releases the GIL: one copy of the kernels in memory, no start-up per
+        worker); a Dask LocalCluster then runs its workers as threads of this process too."""
         if workers is not None and workers < 1:
             raise CartsimError(f"--workers must be >= 1, got {workers}")
         if scheduler is not None and scheduler != LOCAL_DASK and "://" not in scheduler:
             raise CartsimError(f"--scheduler {scheduler!r}: accepted: {LOCAL_DASK} or tcp://HOST:PORT")
         self.workers = workers or default_workers()
         self.scheduler = scheduler
-        self.threads = threads and scheduler is None
+        self.threads = threads and (scheduler is None or scheduler == LOCAL_DASK)
         self._pool = None
         self._client = None
         self._cluster = None
@@ -62,8 +63,12 @@ class Backend:
             if self.scheduler == LOCAL_DASK:
                 import logging
 
-                self._cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
-                                             dashboard_address=None, silence_logs=logging.ERROR)
+                if self.threads:
+                    self._cluster = LocalCluster(n_workers=1, threads_per_worker=self.workers, processes=False,
+                                                 dashboard_address=None, silence_logs=logging.ERROR)
+                else:
+                    self._cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
+                                                 dashboard_address=None, silence_logs=logging.ERROR)
                 self._client = Client(self._cluster)
             else:
                 try:

@@ -12,7 +12,7 @@ import pandas as pd
 import hybrid
 from hybrid.models import get_model
 
-from .cohort import patient_seed, sample_patients
+from .cohort import patient_seeds, sample_patients
 from .config import Spec
 
 RESULT_COLUMNS = ("outcome", "t_event_days", "nadir_cells", "nadir_day", "cart_peak_cells", "cart_peak_day",
@@ -76,7 +76,7 @@ def simulate_chunk(spec: Spec, start: int, stop: int) -> pd.DataFrame:
                 part["relapse_type"] = None
             part["p_cure_exact"] = exact_batch(sub, opts, spec.model)
         else:
-            seeds = [patient_seed(spec.seed, i) for i in pats["id"].to_numpy()[rows]]
+            seeds = patient_seeds(spec.seed, pats["id"].to_numpy()[rows])
             part = hybrid.simulate_batch(sub, seeds, opts, model=spec.model)
             part = part[list(rcols)].reset_index(drop=True)
         part.index = rows

@@ -18,8 +18,8 @@ from .models import DEFAULT_MODEL, MODELS, get_model  # noqa: E402
 from .options import METHODS, Dose, SimOptions  # noqa: E402
 from .params import Parameters, ParamSpec  # noqa: E402
 
-_SIMULATE = ("RESULT_COLUMNS", "PatientResult", "cure_probability_exact", "mean_field", "progression_free_exact",
-             "simulate_batch", "simulate_patient", "solve_trajectory")
+_SIMULATE = ("RESULT_COLUMNS", "PatientResult", "SpawnedSeeds", "cure_probability_exact", "mean_field",
+             "progression_free_exact", "simulate_batch", "simulate_patient", "solve_trajectory")
 
 
 def __getattr__(name: str):
@@ -46,6 +46,7 @@ __all__ = [
     "Parameters",
     "PatientResult",
     "SimOptions",
+    "SpawnedSeeds",
     "cure_probability_exact",
     "mean_field",
     "progression_free_exact",

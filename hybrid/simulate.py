@@ -21,7 +21,7 @@ from .models import get_model
 from .options import SimOptions
 from .oracle import log_extinction_batch, log_extinction_branching_batch
 from .params import Parameters, parameter_matrix
-from .rng import seed_states
+from .rng import SpawnedSeeds, seed_states
 from .tumour_law import progression_free
 
 AUC_UNTIL_DAYS = 28.0
@@ -253,7 +253,7 @@ def identical_outcomes(params: Parameters, seed: int, start: int, stop: int, opt
     options = options or SimOptions()
     spec = _model_of(model, params)
     b = _prepare(spec, [params] * (stop - start), options)
-    seeds = [np.random.SeedSequence(seed, spawn_key=(i,)) for i in range(start, stop)]
+    seeds = SpawnedSeeds(seed, np.arange(start, stop))
     readouts, _ = _run_batch(spec, b, options, seeds)
     return readouts[:, engine.R_OUTCOME].astype(np.int8), readouts[:, engine.R_T_EVENT].copy()
 
