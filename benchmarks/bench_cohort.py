@@ -7,8 +7,7 @@ understate the steady rate.
 
 Engines: "hybrid" is the full ODE–SSA simulation plus the exact oracle per patient; "exact"
 (``cohort.exact_only``) computes only Kendall's exact P(cure) per patient (one ODE solve each, no stochastic
-tumour), a fast path that ``run_case`` can measure. Measured on 2 cores (hybrid, 2 local workers): 1e5 patients
-in 38 s (2,600 patients/s, 690 MB), 1e6 in 520 s (1,900 patients/s, 860 MB peak PSS for runner + workers).
+tumour). Workers are threads of the runner (the kernels release the GIL); "dask" is a Dask LocalCluster.
 
     python -m benchmarks.bench_cohort            # sizes 1e3..1e6
     python -m benchmarks.bench_cohort --quick    # small sizes, a few seconds each
@@ -87,24 +86,45 @@ def run_case(n: int, workers: int, backend: str = "local", engine: str = "hybrid
             "patients_per_s": n / wall, "peak_mem_mb": peak / 2**20, "parquet_mb": size / 2**20}
 
 
-def run(sizes=(1e3, 1e4, 1e5, 1e6), quick: bool = False) -> dict:
-    """Benchmark hybrid cohort runs of growing size (about 12 min in all on 2 cores). Up to 1e4 patients: 1 vs 2
-    local workers and a 2-worker Dask LocalCluster; 1e5: 1 vs 2 local workers; above: 2 local workers.
-    ``quick``: sizes 200 and 1000 only. Returns {"cases": [...], "cores": ..., "notes": ...}."""
+def steady_scaling(n: int = 100_000, chunk_size: int | None = None) -> dict:
+    """The runner's own speed-up, start-up excluded: ``run_config`` of the same config in this process with 1
+    worker, then 2 (threads), after a warm-up run; seconds and patients/s of each."""
+    from experiments.cli_run import run_config
+
+    base = ["output.figures=false", "output.kinetics_patients=0"]
+    with tempfile.TemporaryDirectory(prefix="cartsim-bench-") as tmp:
+        run_config(CONFIG, [*base, "cohort.n=2000"], out=Path(tmp) / "warm", workers=2)
+        out = {"n": n}
+        for workers in (1, 2):
+            t0 = time.perf_counter()
+            run_config(CONFIG, [*base, f"cohort.n={n}"], out=Path(tmp) / f"w{workers}", workers=workers,
+                       chunk_size=chunk_size)
+            out[f"seconds_{workers}"] = time.perf_counter() - t0
+        out["speedup"] = out["seconds_1"] / out["seconds_2"]
+    return out
+
+
+def run(sizes=(1e3, 1e4, 1e5, 1e6), quick: bool = False, exact_sizes=(1e6, 1e7)) -> dict:
+    """Benchmark hybrid cohort runs of growing size (about 10 min in all on 2 cores). Up to 1e5 patients: 1 vs 2
+    local workers and a 2-worker Dask LocalCluster; above: 2 local workers. Then ``exact_only`` cohorts of
+    ``exact_sizes`` (2 workers; is memory flat?) and the runner's speed-up without start-up at 1e5.
+    ``quick``: sizes 200 and 1000 only. Returns {"cases": [...], "steady": {...}, "cores": ..., "notes": ...}."""
     if quick:
-        sizes = (200, 1000)
+        sizes, exact_sizes = (200, 1000), (1000,)
+    quick = quick or max(sizes) <= 10_000
     cases = []
     for s in sizes:
         n = int(s)
-        if n <= 10_000:
+        if n <= 100_000:
             plan = [(1, "local", "hybrid"), (2, "local", "hybrid"), (2, "dask", "hybrid")]
-        elif n <= 100_000:
-            plan = [(1, "local", "hybrid"), (2, "local", "hybrid")]
         else:
             plan = [(2, "local", "hybrid")]
         for workers, backend, engine in plan:
             cases.append(run_case(n, workers, backend, engine))
-    return {"cases": cases, "cores": os.cpu_count(),
+    for s in exact_sizes:
+        cases.append(run_case(int(s), 2, "local", "exact"))
+    steady = steady_scaling(2000 if quick else 100_000)  # the 1e5 speed-up target
+    return {"cases": cases, "steady": steady, "cores": os.cpu_count(),
             "notes": "wall time includes start-up; peak memory is PSS (RSS where PSS is unavailable) summed "
                      "over the runner and its workers"}
 
@@ -117,6 +137,11 @@ def markdown(result: dict) -> str:
     for c in result["cases"]:
         lines.append(f"| {c['n']:,} | {c['engine']} | {c['backend']} | {c['workers']} | {c['seconds']:.1f} | "
                      f"{c['patients_per_s']:,.0f} | {c['peak_mem_mb']:.0f} | {c['parquet_mb']:.1f} |")
+    st = result.get("steady")
+    if st:
+        lines += ["", f"Without start-up (`run_config` in one process after a warm-up, {st['n']:,} patients): "
+                      f"1 worker {st['seconds_1']:.1f} s, 2 workers {st['seconds_2']:.1f} s: "
+                      f"**{st['speedup']:.2f}×**."]
     return "\n".join(lines)
 
 
