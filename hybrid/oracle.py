@@ -84,6 +84,23 @@ def forward_move(rates, p, S, rstoch, ctx, t, t_end, idose, doses, h, y, ynew, y
 
 
 @njit(cache=True)
+def keep_step(recs, n, t, h, y, K, nc):
+    """Store step n as record n of ``recs`` (t0, h, the first nc components of y and of the 7 stage rows of K:
+    segment_stride(nc) numbers), doubling ``recs`` when it is full; returns ``recs``."""
+    if n == recs.shape[0]:
+        grown = np.empty((max(2 * n, 16), recs.shape[1]))
+        grown[:n] = recs
+        recs = grown
+    recs[n, 0] = t
+    recs[n, 1] = h
+    for i in range(nc):
+        recs[n, 2 + i] = y[i]
+        for j in range(7):
+            recs[n, 2 + nc + j * nc + i] = K[j, i]
+    return recs
+
+
+@njit(cache=True)
 def _log_extinction(rho, log_i_scaled, scale, n0):
     """n0 * log(1 - 1/(e^rho + I)) with I = exp(log_i_scaled + scale), in a stable form."""
     li = log_i_scaled + scale
@@ -114,8 +131,7 @@ def kendall_solve(rates, p, S, tumour, birth, death, effector, x0, rtol, atol, d
     for i in range(ns):
         y[i] = x0[i]
     n0 = x0[tumour]
-    stride = 2 + 8 * ny
-    recs = np.empty((128 if keep else 0, stride))
+    recs = np.empty((128 if keep else 0, segment_stride(ny)))
     nrec = 0
     t = 0.0
     ie = 0
@@ -137,16 +153,7 @@ def kendall_solve(rates, p, S, tumour, birth, death, effector, x0, rtol, atol, d
         if not stepped:
             continue
         if keep:
-            if nrec == recs.shape[0]:
-                grown = np.empty((2 * nrec, stride))
-                grown[:nrec] = recs
-                recs = grown
-            recs[nrec, 0] = t
-            recs[nrec, 1] = hh
-            for i in range(ny):
-                recs[nrec, 2 + i] = y[i]
-                for j in range(7):
-                    recs[nrec, 2 + ny + j * ny + i] = K[j, i]
+            recs = keep_step(recs, nrec, t, hh, y, K, ny)
             nrec += 1
         while ie < t_eval.shape[0] and t_eval[ie] <= t_new:
             th = min(max((t_eval[ie] - t) / hh, 0.0), 1.0)
@@ -222,16 +229,7 @@ def _mean_field_records(rates, p, S, tumour, x0, rtol, atol, doses, t_end):
             days[nst] = t
             nst += 1
             continue
-        if n == recs.shape[0]:
-            grown = np.empty((2 * n, stride))
-            grown[:n] = recs
-            recs = grown
-        recs[n, 0] = t
-        recs[n, 1] = hh
-        for i in range(ns):
-            recs[n, 2 + i] = y[i]
-            for j in range(7):
-                recs[n, 2 + ns + j * ns + i] = K[j, i]
+        recs = keep_step(recs, n, t, hh, y, K, ns)
         n += 1
         t = t_new
         for k in range(ny):
