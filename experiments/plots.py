@@ -61,15 +61,16 @@ def _groups_to_draw(spec, df: pd.DataFrame) -> list[str]:
     return names
 
 
-def cohort_figures(spec, df: pd.DataFrame, summary: dict[str, Any], out_dir: Path) -> list[Path]:
-    """PFS Kaplan–Meier, event-time histograms and (for sweeps) P(cure) curves. Returns the files written."""
+def cohort_figures(spec, df: pd.DataFrame | None, summary: dict[str, Any], out_dir: Path) -> list[Path]:
+    """PFS Kaplan–Meier, event-time histograms and (for sweeps) P(cure) curves; ``df`` None for an exact-only
+    run (no outcomes: the sweep curve only). Returns the files written."""
     written = []
-    if df["outcome"].notna().any():
+    if df is not None and df["outcome"].notna().any():
         written.append(pfs_figure(spec, df, out_dir / "pfs.png"))
         written.append(event_times_figure(spec, df, out_dir / "event_times.png"))
     if spec.sweep is not None:
         written.append(sweep_figure(spec, summary, out_dir / "p_cure.png"))
-    if "relapse_type" in df and df["outcome"].notna().any():
+    if df is not None and "relapse_type" in df and df["outcome"].notna().any():
         written.append(relapse_figure(spec, summary, out_dir / "relapse_types.png"))
     return written
 

@@ -11,13 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from .config import SWEEP_VARIABILITY, Spec
 from .execution import Backend
 from .simulate import result_columns, simulate_chunk
-from .store import ChunkStore, fingerprint, read_patients, write_json
-from .summary import cohort_summary
+from .store import ChunkStore, fingerprint, iter_patients, read_patients, write_json
+from .summary import cohort_summary, exact_only_summary
 
 SUMMARY_COLUMNS = ["group", "outcome", "t_event_days", "p_cure_exact", "pfs_days", "pfs_event"]
 
@@ -65,8 +64,14 @@ def run_cohort(spec: Spec, out_dir: Path, backend: Backend, *, resume: bool = Fa
             if on_chunk is not None:
                 on_chunk(k)
     store.merge(out_dir / "patients.parquet")
-    df = store.read_columns([*SUMMARY_COLUMNS, *(c for c in result_columns(spec.model) if c == "relapse_type")])
-    summary = build_summary(spec, df, backend)
+    names = [g.name for g in spec.groups]
+    if spec.exact_only:  # means of one column, streamed: memory stays flat however large the cohort
+        df = None
+        stats = exact_only_summary(iter_patients(out_dir / "patients.parquet", ["group", "p_cure_exact"]), names)
+    else:
+        df = store.read_columns([*SUMMARY_COLUMNS, *(c for c in result_columns(spec.model) if c == "relapse_type")])
+        stats = cohort_summary(df, names, spec.options.t_end)
+    summary = build_summary(spec, stats, backend)
     write_json(out_dir / "summary.json", summary)
     if spec.figures:
         from . import plots
@@ -78,14 +83,14 @@ def run_cohort(spec: Spec, out_dir: Path, backend: Backend, *, resume: bool = Fa
     return summary
 
 
-def build_summary(spec: Spec, df: pd.DataFrame, backend: Backend | None = None) -> dict[str, Any]:
-    """summary.json: statistics (overall and per group), the sweep curve if any, the config and versions."""
-    names = [g.name for g in spec.groups]
+def build_summary(spec: Spec, stats: dict[str, Any], backend: Backend | None = None) -> dict[str, Any]:
+    """summary.json: the statistics (overall and per group, :func:`experiments.summary.cohort_summary`), the
+    sweep curve if any, the config and versions."""
     out: dict[str, Any] = {"title": spec.title, "n": spec.n, "seed": spec.seed, "model": spec.model,
                            "follow_up_days": spec.options.t_end,
                            "assessment_days": list(spec.assessment_days) if spec.assessment_days else None,
                            "variability": {"v": spec.variability, "reading": spec.variability_reading}}
-    out.update(cohort_summary(df, names, spec.options.t_end))
+    out.update(stats)
     if spec.sweep is not None:
         rows = []
         for g in spec.groups:

@@ -248,16 +248,22 @@ class ChunkStore:
 
     def read_columns(self, columns: list[str]) -> pd.DataFrame:
         """Selected columns of all chunks (for summaries: small columns only)."""
-        # categorical strings keep a million-patient summary table small
-        df = pd.concat([pq.read_table(self.path(k), columns=columns).to_pandas(strings_to_categorical=True)
-                        for k in range(self.n_chunks)], ignore_index=True)
-        for c in df.columns:
-            if isinstance(df[c].dtype, pd.CategoricalDtype):
-                df[c] = df[c].astype("category")
+        # one Arrow table over every chunk, converted column by column while Arrow frees it: memory holds the
+        # columns once (a concat of per-chunk frames held them twice); strings as categoricals
+        table = pq.read_table([str(self.path(k)) for k in range(self.n_chunks)], columns=columns,
+                              schema=self.schema)
+        df = table.to_pandas(strings_to_categorical=True, self_destruct=True, split_blocks=True)
+        del table
         return df
 
     def clean(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def iter_patients(path: Path, columns: list[str]) -> Iterator[pd.DataFrame]:
+    """patients.parquet a batch of rows at a time (memory holds one batch)."""
+    for batch in pq.ParquetFile(path).iter_batches(columns=columns):
+        yield batch.to_pandas()
 
 
 def read_patients(path: Path, columns: list[str] | None = None, filters: list | None = None) -> pd.DataFrame:

@@ -4,6 +4,7 @@ quantiles. Days throughout; "months" are 365.25/12 days."""
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -77,12 +78,8 @@ def group_summary(df: pd.DataFrame, t_end: float, conf: float = 0.95) -> dict[st
     n = len(df)
     out: dict[str, Any] = {"n": n}
     pex = df["p_cure_exact"].to_numpy(float)
-    finite = np.isfinite(pex)
-    if finite.any():
-        m = pex[finite]
-        out["p_cure_exact_mean"] = float(m.mean())
-        # the observed count is Poisson-binomial given the parameters: its SE is sqrt(sum p(1-p))/n
-        out["p_cure_exact_se"] = float(math.sqrt(np.sum(m * (1 - m))) / m.size)
+    m = pex[np.isfinite(pex)]
+    out.update(_exact_stats(n, m.size, float(m.sum()), float(np.sum(m * (1 - m)))))
     if df["outcome"].isna().all():  # exact-only run
         return out
     counts = df["outcome"].value_counts()
@@ -108,6 +105,36 @@ def group_summary(df: pd.DataFrame, t_end: float, conf: float = 0.95) -> dict[st
             kp = int(counts.get("progression", 0))
             out["relapse_types"][label] = {"count": kr, "fraction_of_patients": kr / n, "low": lo_r,
                                            "high": hi_r, "fraction_of_progressions": kr / kp if kp else None}
+    return out
+
+
+def _exact_stats(n: int, m: int, sum_p: float, sum_var: float) -> dict[str, Any]:
+    """An exact-only group's entry: the mean of its m finite exact P(cure) values and the SE of a cure count
+    (Poisson-binomial given the parameters: sqrt(sum p(1-p)) / m)."""
+    out: dict[str, Any] = {"n": n}
+    if m:
+        out["p_cure_exact_mean"] = sum_p / m
+        out["p_cure_exact_se"] = math.sqrt(sum_var) / m
+    return out
+
+
+def exact_only_summary(batches: Iterable[pd.DataFrame], group_names: list[str]) -> dict[str, Any]:
+    """:func:`cohort_summary` of an exact-only run, streamed over ``batches`` (columns group, p_cure_exact), so
+    that memory does not grow with the cohort."""
+    acc = {g: np.zeros(4) for g in ["", *group_names]}  # "" is everyone: rows, finite, sum p, sum p(1-p)
+    for b in batches:
+        p = b["p_cure_exact"].to_numpy(float)
+        g = b["group"].astype(str).to_numpy()
+        for name in group_names:
+            pick = g == name
+            pg = p[pick]
+            pg = pg[np.isfinite(pg)]
+            row = np.array([pick.sum(), pg.size, pg.sum(), np.sum(pg * (1 - pg))])
+            acc[name] += row
+            acc[""] += row
+    out = {"overall": _exact_stats(int(acc[""][0]), int(acc[""][1]), *acc[""][2:])}
+    if len(group_names) > 1:
+        out["groups"] = {g: _exact_stats(int(acc[g][0]), int(acc[g][1]), *acc[g][2:]) for g in group_names}
     return out
 
 

@@ -93,8 +93,9 @@ def test_hostile_input_exits_2_with_one_line(tmp_path, readonly_dir, capsys, cas
 
 
 def test_workers_die_with_a_killed_parent(tmp_path):
+    """Worker processes (the spatial runs use them; cohorts run on threads of the runner) do not outlive it."""
     psutil = pytest.importorskip("psutil")
-    proc = subprocess.Popen([sys.executable, "-m", "experiments.cli", "run", PFS, "--set", "cohort.n=400000",
+    proc = subprocess.Popen([sys.executable, "-m", "experiments.cli", "run", str(CONFIGS / "abm_route.toml"),
                              "--workers", "2", "--quiet", "--out", str(tmp_path / "o")],
                             env={**os.environ, "MPLBACKEND": "Agg"})
     parent = psutil.Process(proc.pid)
