@@ -10,7 +10,7 @@ from hybrid import MODELS
 from hybrid.model import ModelSpec
 
 HYBRID = Path(__file__).resolve().parent.parent / "hybrid"
-KERNELS = ("engine.py", "integrator.py", "oracle.py")
+KERNELS = ("engine.py", "integrator.py", "oracle.py", "tabulated.py")
 
 
 def _imports(path: Path) -> list[str]:
