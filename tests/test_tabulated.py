@@ -35,6 +35,9 @@ CASES = {
     "r_B 0.42, second dose day 30 with lymphodepletion": (
         Parameters.from_preset("kimmel2021", r_B=0.42),
         SimOptions(doses=(Dose(30.0, 1e9, lymphodepletion=True),), progression_factor=1e3)),  # exact 0.55
+    "60 tumour cells at infusion: stochastic from day 0": (
+        Parameters.from_preset("kimmel2021", B0=60.0, r_B=0.3, gamma_B=0.6),
+        SimOptions(progression_factor=1e9)),  # exact 0.39
     "multiphasic_ck, gamma_B 1.84, B0 1e9": (
         Parameters.from_preset(model="multiphasic_ck").replace(gamma_B=1.84, B0=1e9), FAST),  # exact 0.51
 }
