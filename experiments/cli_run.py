@@ -29,7 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override a config value (TOML syntax), e.g. --set cohort.n=300; repeatable")
     p.add_argument("--out", type=Path, default=None, help="output directory (default results/<config stem>)")
-    p.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="local workers: threads for cohorts, processes for spatial runs (default: all cores)")
     p.add_argument("--scheduler", default=None,
                    help=f"Dask: '{LOCAL_DASK}' starts a LocalCluster, tcp://HOST:PORT joins a running one")
     p.add_argument("--chunk-size", type=int, default=None,
