@@ -25,6 +25,8 @@ __all__ = ["rule_vector", "car_t_phase", "tumour_phase", "distance_field", "plac
  P_MOVES, P_BIAS, P_RANGE, P_ENTRY, P_TUM_DIV, P_PERM_LOSS, P_TRANS_LOSS, P_LOSS_STEPS, P_NEG_BELOW,
  P_HIGH_AT, P_BYSTANDER, N_PRM) = range(22)
 
+ACTED = np.int8(4)  # flag in the CAR T layer: the cell has acted (or was born or entered) this step
+
 _DX = np.array([-1, -1, -1, 0, 0, 1, 1, 1], dtype=np.int64)
 _DY = np.array([-1, 0, 1, -1, 1, -1, 0, 1], dtype=np.int64)
 
@@ -135,8 +137,10 @@ def _bystander(x, y, tclass, antigen, base, timer, rng, prob) -> int:
 
 
 @njit(cache=True)
-def car_t_phase(car, hits, div, stamp, tclass, antigen, base, timer, dist, step, rng, prm, scratch) -> int:
-    """Every CAR T cell, in random order: death, hit recovery, engage/kill/divide, else biased moves.
+def car_t_phase(car, hits, div, tclass, antigen, base, timer, dist, rng, prm, scratch) -> int:
+    """Every CAR T cell, in random order: death, hit recovery, engage/kill/divide, else biased moves. A cell
+    acts once per step: it carries the ACTED flag in ``car`` from when it acts (or is born, or enters) to the end
+    of the phase.
 
     Returns the number of tumour cells killed.
     """
@@ -153,10 +157,11 @@ def car_t_phase(car, hits, div, stamp, tclass, antigen, base, timer, dist, step,
         x = s // h
         y = s % h
         # A cell that moved or was born this step may sit on a listed site: act once per step.
-        if car[x, y] == 0 or stamp[x, y] == step:
+        state = car[x, y]
+        if state == 0 or state & ACTED:
             continue
-        stamp[x, y] = step
-        pd = prm[P_DEATH] if car[x, y] == 1 else prm[P_DEATH_EX]
+        car[x, y] = state | ACTED
+        pd = prm[P_DEATH] if state == 1 else prm[P_DEATH_EX]
         if uniform(rng) < pd:
             car[x, y] = 0
             hits[x, y] = 0
@@ -164,10 +169,11 @@ def car_t_phase(car, hits, div, stamp, tclass, antigen, base, timer, dist, step,
             continue
         if hits[x, y] > 0 and uniform(rng) < prm[P_RECOVER]:
             hits[x, y] -= 1
-        if car[x, y] == 2 and hits[x, y] <= prm[P_RECOVERY_HITS]:
-            car[x, y] = 1
+        if state == 2 and hits[x, y] <= prm[P_RECOVERY_HITS]:
+            state = 1
+            car[x, y] = 1 | ACTED
         engaged = False
-        if car[x, y] == 1:
+        if state == 1:
             # The cell probes every tumour cell in contact (own site and the 8 neighbours); each binds with the
             # Hill probability and one of those that bind, chosen uniformly, is engaged.
             m = 0
@@ -200,12 +206,11 @@ def car_t_phase(car, hits, div, stamp, tclass, antigen, base, timer, dist, step,
                         fx, fy = _free_neighbour(x, y, car, tclass, rng)
                         if fx >= 0:
                             div[x, y] += 1
-                            car[fx, fy] = 1
+                            car[fx, fy] = 1 | ACTED
                             hits[fx, fy] = hits[x, y]
                             div[fx, fy] = div[x, y]
-                            stamp[fx, fy] = step
                 if hits[x, y] > prm[P_EXH_HITS]:
-                    car[x, y] = 2
+                    car[x, y] = 2 | ACTED
         if engaged:
             continue
         for _ in range(moves):
@@ -243,12 +248,14 @@ def car_t_phase(car, hits, div, stamp, tclass, antigen, base, timer, dist, step,
             car[tx, ty] = car[x, y]
             hits[tx, ty] = hits[x, y]
             div[tx, ty] = div[x, y]
-            stamp[tx, ty] = step
             car[x, y] = 0
             hits[x, y] = 0
             div[x, y] = 0
             x = tx
             y = ty
+    flat = car.ravel()
+    for s in range(flat.shape[0]):
+        flat[s] &= ~ACTED
     return kills
 
 
@@ -329,8 +336,9 @@ def distance_field(tclass, dist, cap: int) -> None:
 
 
 @njit(cache=True)
-def place_entrants(car, hits, div, stamp, tclass, sites, n, step, rng) -> int:
-    """Put up to ``n`` new active CAR T cells on random free entry ``sites`` (flat indices); returns placed."""
+def place_entrants(car, hits, div, tclass, sites, n, rng) -> int:
+    """Put up to ``n`` new active CAR T cells on random free entry ``sites`` (flat indices); returns placed.
+    They enter flagged ACTED: they act from the next step (:func:`car_t_phase` clears the flag)."""
     h = car.shape[1]
     m = sites.size
     placed = 0
@@ -342,10 +350,9 @@ def place_entrants(car, hits, div, stamp, tclass, sites, n, step, rng) -> int:
             x = s // h
             y = s % h
             if car[x, y] == 0 and tclass[x, y] == 0:
-                car[x, y] = 1
+                car[x, y] = 1 | ACTED
                 hits[x, y] = 0
                 div[x, y] = 0
-                stamp[x, y] = step
                 placed += 1
                 break
     return placed

@@ -78,7 +78,6 @@ class TumourModel(mesa.Model):
         # (divisions are bounded by division_limit <= 1000, distances by the chemotaxis range <= 10000)
         self.car_hits = g.create_property_layer("car_hits", np.int32(0), dtype=np.int32).data
         self.car_divisions = g.create_property_layer("car_divisions", np.int16(0), dtype=np.int16).data
-        self.car_stamp = g.create_property_layer("car_stamp", np.int32(-1), dtype=np.int32).data
         self.tumour_distance = g.create_property_layer("tumour_distance", np.int16(0), dtype=np.int16).data
         self.footprint_depth = g.create_property_layer("footprint_depth", np.int32(0), dtype=np.int32).data
 
@@ -128,13 +127,13 @@ class TumourModel(mesa.Model):
         if self.arrivals is not None:
             self._pending += self.arrivals.count(k - 1)
             if self._pending:
-                placed = kernels.place_entrants(self.car_t, self.car_hits, self.car_divisions, self.car_stamp,
-                                                self.tumour_class, self._entry, self._pending, k, self._stream)
+                placed = kernels.place_entrants(self.car_t, self.car_hits, self.car_divisions, self.tumour_class,
+                                                self._entry, self._pending, self._stream)
                 self._pending -= placed
                 self.arrived += placed
         killed = kernels.car_t_phase(
-            self.car_t, self.car_hits, self.car_divisions, self.car_stamp, self.tumour_class, self.antigen,
-            self.antigen_base, self.loss_timer, self.tumour_distance, k, self._stream, self._prm, self._order)
+            self.car_t, self.car_hits, self.car_divisions, self.tumour_class, self.antigen, self.antigen_base,
+            self.loss_timer, self.tumour_distance, self._stream, self._prm, self._order)
         self.kills += killed
         born = kernels.tumour_phase(self.tumour_class, self.antigen, self.antigen_base, self.loss_timer,
                                     self.vessel, self._stream, self._prm, self._order)
