@@ -70,18 +70,18 @@ H_REACTION0 = 4  # per-cell hazard of each tumour reaction, in reaction order
 
 
 @njit(cache=True)
-def hazard_table(raw, ns, birth, death, effector):
+def hazard_table(raw, ns, tr, birth, effector):
     """The table of a patient from the steps of its Kendall solve (:func:`hybrid.oracle.kendall_solve` with
     ``keep``; state layout in :mod:`hybrid.integrator`): (n, segment_stride(m)) records, each t0, h, the m
     tabulated components (H_*) at t0 and their 7 stage slopes, so that :func:`hybrid.integrator.dense` reads
     any of them anywhere in the step. Kendall's rho = int (mu - lambda) and S = int (lambda + mu) give the
-    per-cell hazards of birth (S - rho) / 2 and death (S + rho) / 2, listed in reaction order."""
+    per-cell hazards of birth (S - rho) / 2 and death (S + rho) / 2, in the order of ``tr`` (the two
+    reactions)."""
     n = raw.shape[0]
     ny = (raw.shape[1] - 2) // 8
     m = H_REACTION0 + 2
     recs = np.empty((n, segment_stride(m)))
     ir, isum = ns + 1, ns + 3
-    first, second = min(birth, death), max(birth, death)
     for k in range(n):
         recs[k, 0] = raw[k, 0]
         recs[k, 1] = raw[k, 1]
@@ -93,8 +93,8 @@ def hazard_table(raw, ns, birth, death, effector):
             recs[k, dst + H_NET] = -rho
             recs[k, dst + H_EFFECTOR] = raw[k, src + effector]
             recs[k, dst + H_AUC] = raw[k, src + ns]
-            recs[k, dst + H_REACTION0] = 0.5 * (tot - rho) if first == birth else 0.5 * (tot + rho)
-            recs[k, dst + H_REACTION0 + 1] = 0.5 * (tot - rho) if second == birth else 0.5 * (tot + rho)
+            for q in range(tr.shape[0]):
+                recs[k, dst + H_REACTION0 + q] = 0.5 * (tot - rho) if tr[q] == birth else 0.5 * (tot + rho)
     return recs
 
 
@@ -297,7 +297,7 @@ def run_batch_tabulated(rates, P, S, eligible, tumour, effector, birth, death, X
         if k == 0 or not _same_patient(P, X0, doses, k, k - 1):
             raw = kendall_solve(rates, P[k], S, tumour, birth, death, effector, X0[k], opt[O_RTOL], opt[O_ATOL],
                                 doses[k], t_eval, out, no_moments, True)
-            recs = hazard_table(raw, ns, birth, death, effector)
+            recs = hazard_table(raw, ns, tr, birth, effector)
             tot_c, s_end, peaks, auc_cut = table_summaries(recs, m, X0[k, effector], opt[O_AUC_UNTIL])
         log_cure[k] = out[0]
         o[O_PROG_LEVEL] = prog_factor * X0[k, tumour]
