@@ -7,7 +7,6 @@ abm); this module only lays out controls and pictures.
 from __future__ import annotations
 
 import io
-import tempfile
 import time
 from pathlib import Path
 
@@ -24,7 +23,8 @@ import hybrid  # noqa: E402
 from hybrid.errors import CartsimError  # noqa: E402
 from hybrid.units import CELLS_PER_ML, CELLS_PER_UL  # noqa: E402
 
-from .jobs import CohortJob  # noqa: E402
+from .app_files import PACKAGE, end_session, public, save_upload, session_dir  # noqa: E402
+from .jobs import CohortJob, FitJob  # noqa: E402
 
 CONFIGS = Path(__file__).resolve().parent / "configs"
 SLIDERS = {
@@ -48,11 +48,20 @@ def _shown(value: float, kind: str) -> str:
     return f"{value:.3g}"
 
 
+def _area() -> Path:
+    """This browser session's own folder: its uploads and results (removed when the session ends)."""
+    return session_dir(solara.get_kernel_id())
+
+
+@solara.lab.on_kernel_start
+def _session_cleanup():
+    kernel = solara.get_kernel_id()
+    return lambda: end_session(kernel)
+
+
 def _save_upload(f: dict) -> Path:
-    """A dropped file (solara.FileDrop's dict) saved under its own name in a fresh temporary directory."""
-    target = Path(tempfile.mkdtemp(prefix="cartsim-upload-")) / Path(f["name"]).name
-    target.write_bytes(f["data"])
-    return target
+    """A dropped file (solara.FileDrop's dict) saved in this session's upload area (name and size checked)."""
+    return save_upload(_area(), f["name"], f["data"])
 
 
 def _slider_models() -> list[str]:
@@ -210,25 +219,30 @@ def CohortPage():
     def run():
         cohort_error.value = None
         path = uploaded.value or str(CONFIGS / config_name.value)
+        # a dropped config may name only this session's files; a shipped one also cartsim's own data
+        roots = (_area(),) if uploaded.value else (_area(), PACKAGE)
         try:
-            new = CohortJob(path, _overrides())
+            new = CohortJob(path, _overrides(), roots=roots, area=_area())
+            if job is not None:
+                job.discard()
+            job_ref.value = new.start()
         except CartsimError as exc:
-            cohort_error.value = str(exc)
+            cohort_error.value = public(str(exc))
             return
-        if job is not None:
-            job.discard()
-        job_ref.value = new.start()
         watch_job(new)
 
     def on_upload(f):
-        uploaded.value = str(_save_upload(f))
+        try:
+            uploaded.value = str(_save_upload(f))
+        except CartsimError as exc:
+            cohort_error.value = public(str(exc))
 
     with solara.Columns([1, 3]):
         with solara.Column():
             solara.Select("shipped config", values=_cohort_configs(), value=config_name)
             solara.FileDrop(label="or drop a config (TOML) here", on_file=on_upload, lazy=False)
-            if uploaded.value:
-                solara.Text(f"using {Path(uploaded.value).name}")
+            # always drawn, so that the inputs below keep their places (and their values) when a file is dropped
+            solara.Text(f"using {Path(uploaded.value).name}" if uploaded.value else "")
             solara.InputInt("patients (cohort.n)", value=cohort_n)
             solara.InputInt("seed", value=cohort_seed)
             solara.InputText("variability v (sd / mean)", value=cohort_v)
@@ -238,7 +252,7 @@ def CohortPage():
                 solara.Error(cohort_error.value)
             with solara.Row():
                 solara.Button("Run", on_click=run, color="primary",
-                              disabled=job is not None and job.state == "running")
+                              disabled=job is not None and job.state in ("running", "cancelling"))
                 solara.Button("Cancel", on_click=lambda: job.cancel() if job else None,
                               disabled=job is None or job.state != "running")
         with solara.Column():
@@ -248,7 +262,7 @@ def CohortPage():
             solara.ProgressLinear(value=100 * job.progress)
             solara.Text(f"{job.state}: {job.done_chunks}/{job.n_chunks} chunks of {job.spec.n} patients")
             if job.state == "failed":
-                solara.Error(job.error or "failed")
+                solara.Error(public(job.error or "failed"))
             if job.state == "done":
                 _CohortResults(job)
 
@@ -284,48 +298,65 @@ def _CohortResults(job: CohortJob):
 
 
 # -- Calibration -----------------------------------------------------------------------------------------------
-fit_state = solara.reactive(None)
+fit_ref = solara.reactive(None)
+fit_tick = solara.reactive(0)
+fit_error = solara.reactive(None)
 
 
 @solara.lab.task
-def run_fit_task(path: str):
-    from .calibration import fit_csv
-
-    out = Path(tempfile.mkdtemp(prefix="cartsim-fit-"))
-    try:
-        fit_state.value = {"state": "running", "file": Path(path).name}
-        result = fit_csv(path, out)
-        fit_state.value = {"state": "done", "file": Path(path).name, "dir": str(out), "result": result}
-    except CartsimError as exc:
-        fit_state.value = {"state": "failed", "error": str(exc)}
+def watch_fit(job: FitJob):
+    while job.state == "running":
+        fit_tick.value += 1
+        time.sleep(0.5)
+    fit_tick.value += 1
 
 
 @solara.component
 def CalibrationPage():
-    st = fit_state.value
+    job: FitJob | None = fit_ref.value
+    _ = fit_tick.value
 
     def on_upload(f):
-        run_fit_task(str(_save_upload(f)))
+        fit_error.value = None
+        try:
+            path = _save_upload(f)
+            if job is not None:
+                job.cancel()
+            new = FitJob(path, _area())
+        except CartsimError as exc:
+            fit_error.value = public(str(exc))
+            return
+        fit_ref.value = new
+        watch_fit(new)
 
-    solara.Markdown("Drop a **kinetics CSV** (per patient: patient, day, value; or summary: day, median, q25, "
-                    "q75; cells/µL) or a **Kaplan–Meier CSV** (days or months, pfs): the population is fitted "
-                    "as `cartsim fit` does with the shipped `fit_kinetics.toml` / `calibrate_pfs.toml`.")
+    solara.Markdown("Drop a **kinetics CSV** (per patient: patient, day, car_t_per_ul; or summary: day, median, "
+                    "q25, q75; cells/µL) or a **Kaplan–Meier CSV** (days or months, pfs): the population is "
+                    "fitted as `cartsim fit` does with the shipped `fit_kinetics.toml` / `calibrate_pfs.toml` "
+                    "(per-patient counts: each patient within the bounds of the population's median).")
     solara.FileDrop(label="drop a CSV here", on_file=on_upload, lazy=False)
-    if st is None:
+    if fit_error.value:
+        solara.Error(fit_error.value)
+    if job is None:
         return
-    if st["state"] == "running":
+    name = job.csv.name
+    state = job.state
+    if state == "running":
         solara.ProgressLinear(True)
-        solara.Text(f"fitting {st['file']} ...")
-    elif st["state"] == "failed":
-        solara.Error(st["error"])
+        with solara.Row():
+            solara.Text(f"fitting {name} ...")
+            solara.Button("Cancel", on_click=lambda: (job.cancel(), fit_tick.set(fit_tick.value + 1)))
+    elif state == "cancelled":
+        solara.Text(f"fit of {name} cancelled")
+    elif state == "failed":
+        solara.Error(public(job.error or "failed"))
     else:
-        res = st["result"]
+        res = job.result or {}
         est = res.get("population") or res.get("individuals") or {}
-        solara.Markdown(f"**Fitted {st['file']}** in {res.get('seconds', 0):.0f} s")
+        solara.Markdown(f"**Fitted {name}** in {res.get('seconds', 0):.0f} s")
         solara.DataFrame(pd.DataFrame(est).T.reset_index(names="parameter") if est else pd.DataFrame())
-        for name in ("kinetics.png", "pfs.png"):
-            f = Path(st["dir"]) / name
-            if f.exists():
+        for fig in ("kinetics.png", "pfs.png"):
+            f = job.file(fig)
+            if f is not None:
                 solara.Image(f.read_bytes(), width="720px")
 
 

@@ -139,12 +139,13 @@ def cmd_trajectory(args: argparse.Namespace) -> int:
     params = _parameters(args)
     POSITIVE.check("--dt", args.dt, "days", CartsimError)
     opts = SimOptions(t_end=args.t_end)
-    n = int(math.floor(args.t_end / args.dt + 1e-9))
-    if n + 1 > MAX_TRAJECTORY_ROWS:
-        need = (n + 1) * (len(params.model.species) + 1) * 8 * 3  # the array, the table and its text
-        raise CartsimError(f"--dt {args.dt:g} over --t-end {args.t_end:g} days asks for {n + 1:,} rows (about "
-                           f"{need / 2**30:,.1f} GiB); at most {MAX_TRAJECTORY_ROWS:,} rows: raise --dt to at least "
+    rows = args.t_end / args.dt + 1.0  # a float: t_end / dt may be too large for an integer
+    if rows > MAX_TRAJECTORY_ROWS:
+        need = rows * (len(params.model.species) + 1) * 8 * 3  # the array, the table and its text
+        raise CartsimError(f"--dt {args.dt:g} over --t-end {args.t_end:g} days asks for {rows:,.4g} rows (about "
+                           f"{need / 2**30:,.4g} GiB); at most {MAX_TRAJECTORY_ROWS:,} rows: raise --dt to at least "
                            f"{args.t_end / (MAX_TRAJECTORY_ROWS - 1):.3g} days")
+    n = math.floor(args.t_end / args.dt + 1e-9)
     t = np.arange(n + 1) * args.dt
     df = hybrid.solve_trajectory(params, t, opts, args.model)
     if args.format == "csv":

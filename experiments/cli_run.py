@@ -87,10 +87,6 @@ def run_config(config: str | Path, overrides: list[str] | tuple[str, ...] = (), 
             return abm_experiment.run(spec, out, backend.map, quiet)
     spec = validate(cfg, source)
     check_overrides(cfg, overrides, source)
-    if spec.observed_pfs_csv:
-        from .plots import load_observed_pfs
-
-        load_observed_pfs(spec.observed_pfs_csv)  # fail before the run, not after it
     # threads: a chunk's work is the batch kernel, which releases the GIL
     with owned_out_dir(out, "cartsim run", resume=resume, overwrite=overwrite) as notes, _sigterm_as_interrupt(), \
             Backend(workers, scheduler, threads=True) as backend:

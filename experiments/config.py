@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from hybrid.errors import CartsimError
+from hybrid.inputs import read_text_input
 from hybrid.model import ModelSpec
 from hybrid.models import DEFAULT_MODEL, MODELS, get_model, sbml_reference
 from hybrid.options import DOSE_CONSTRAINTS, OPTION_CONSTRAINTS, Dose, SimOptions
@@ -25,6 +26,7 @@ from .distributions import (
     Distribution,
     parse_distribution,
 )
+from .paths import data_path
 from .schema import Table, check_number, check_param
 
 KINDS = ("cohort", "local_sensitivity", "sobol", "abm")
@@ -51,22 +53,13 @@ _DEFAULTS = SimOptions()
 
 
 def load_toml(path: str | Path) -> dict[str, Any]:
-    """Read a TOML file into a dict; a missing file or a syntax error is a CartsimError naming the file."""
-    p = Path(path)
-    if p.is_dir():
-        raise CartsimError(f"{p}: is a directory; give a config file (TOML)")
+    """Read a TOML file into a dict; a missing file, one that is not a regular file or too large
+    (:func:`hybrid.inputs.read_input`) or a syntax error is a CartsimError naming the file."""
+    text = read_text_input(path, "config file")
     try:
-        with p.open("rb") as fh:
-            return tomllib.load(fh)
-    except FileNotFoundError:
-        raise CartsimError(f"{p}: config file not found") from None
-    except PermissionError:
-        raise CartsimError(f"{p}: cannot read the config file (permission denied)") from None
-    except UnicodeDecodeError as exc:
-        raise CartsimError(f"{p}: not a UTF-8 text file ({exc.reason} at byte {exc.start}); TOML must be "
-                           "UTF-8") from None
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise CartsimError(f"{p}: not valid TOML: {exc}") from None
+        raise CartsimError(f"{path}: not valid TOML: {exc}") from None
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
@@ -247,7 +240,8 @@ def validate(cfg: Mapping[str, Any], source: str = "<config>") -> Spec:
         tumour = c.string("tumour")
         if tumour is None:
             c.fail("cohort.tumour", "an SBML model needs its tumour species (tumour = \"SPECIES\")")
-        model = sbml_reference(Path(source).parent / sbml, tumour, c.string("effector"), c.string("lymphocytes"))
+        model = sbml_reference(data_path(source, "cohort.sbml", sbml), tumour, c.string("effector"),
+                               c.string("lymphocytes"))
     else:
         model = c.choice("model", tuple(MODELS), DEFAULT_MODEL)
     mspec = get_model(model)
@@ -385,12 +379,10 @@ def validate(cfg: Mapping[str, Any], source: str = "<config>") -> Spec:
     o = top.table("output") or Table(source, "output", {})
     observed = o.string("observed_pfs_csv")
     if observed is not None:
-        path = Path(observed)
-        if not path.is_absolute() and source and Path(source).exists():
-            path = Path(source).resolve().parent / path
-        if not path.exists():
-            o.fail(o.key("observed_pfs_csv"), f"file not found: {path}")
-        observed = str(path)
+        from .calibration.data import load_km  # the one reader of a Kaplan–Meier CSV
+
+        observed = str(data_path(source, o.key("observed_pfs_csv"), observed))
+        load_km(observed, t_end)  # fail here, before the run, not in its figure
     kin = o.integer("kinetics_patients", 200, lo=0, hi=100_000)
     figures = o.boolean("figures", True)
     o.done()

@@ -98,7 +98,9 @@ class Backend:
                 # a dead run should not wait for chunks nobody will write
                 for proc in list(getattr(self._pool, "_processes", {}).values()):
                     proc.terminate()
-            self._pool.shutdown(wait=not abort, cancel_futures=True)
+            # threads cannot be stopped: wait for the chunks already running (queued ones are cancelled), so
+            # that nothing outlives the run that said it stopped
+            self._pool.shutdown(wait=not abort or self.threads, cancel_futures=True)
             self._pool = None
         if self._client is not None:
             self._client.close()

@@ -1,8 +1,13 @@
-"""A cohort run on a background thread, for front ends that must stay responsive (the web app): progress,
-cancellation, and a result directory of its own that a cancelled or failed run removes whole."""
+"""Background jobs for front ends that must stay responsive (the web app): a cohort run on a thread and a fit in
+a child process, each with progress or state, cancellation, a slot of the server's job limit
+(:class:`experiments.app_files.JobSlot`) and a result directory of its own that a cancelled or failed run
+removes whole."""
 
 from __future__ import annotations
 
+import json
+import multiprocessing as mp
+import os
 import shutil
 import tempfile
 import threading
@@ -12,9 +17,11 @@ from typing import Any
 
 from hybrid.errors import CartsimError
 
+from .app_files import ENV_MAX_PATIENTS, JobSlot, limit
 from .config import check_overrides, load, validate
-from .execution import Backend
-from .runner import run_cohort
+from .execution import Backend, _worker_init
+from .paths import confined
+from .runner import auto_chunk_size, run_cohort
 
 
 class _Cancelled(Exception):
@@ -23,21 +30,31 @@ class _Cancelled(Exception):
 
 class CohortJob:
     """``cartsim run`` of a cohort config on a thread. The config and overrides are validated on construction
-    (a :class:`CartsimError` names the culprit before any work); :meth:`start` runs it on threads of this process
-    (no worker processes to orphan), writing into a fresh temporary directory."""
+    (a :class:`CartsimError` names the culprit before any work), every data path it names confined to
+    ``roots`` when given; :meth:`start` takes a job slot and runs it on threads of this process (no worker
+    processes to orphan), writing into a fresh directory under ``area`` (default: the system's temporary
+    folder). At most ``CARTSIM_APP_MAX_PATIENTS`` patients."""
 
-    def __init__(self, config: str | Path, overrides: Sequence[str] = (), workers: int | None = None):
-        cfg, source = load(config, overrides)
-        spec = validate(cfg, source)
-        check_overrides(cfg, overrides, source)
+    def __init__(self, config: str | Path, overrides: Sequence[str] = (), workers: int | None = None,
+                 roots: Sequence[str | Path] | None = None, area: str | Path | None = None):
+        with confined(*roots) if roots is not None else _nothing():
+            cfg, source = load(config, overrides)
+            spec = validate(cfg, source)
+            check_overrides(cfg, overrides, source)
         if spec.kind != "cohort":
             raise CartsimError(f"{source}: kind = {spec.kind!r}; only cohort configs run here")
+        cap = int(limit(ENV_MAX_PATIENTS))
+        if spec.n > cap:
+            raise CartsimError(f"{source}: cohort.n: {spec.n:,} patients is over this server's limit of {cap:,} "
+                               "(cartsim app --max-patients); run larger cohorts with cartsim run")
         self.spec = spec
         self.workers = workers
-        self.chunk = max(1, -(-spec.n // 20))  # ~20 progress steps
+        self.area = Path(area) if area is not None else None
+        # the runner's own chunking: a chunk takes at most a second or two, so Cancel is honoured that soon
+        self.chunk = auto_chunk_size(spec.n, workers or 2)
         self.n_chunks = -(-spec.n // self.chunk)
         self.done_chunks = 0
-        self.state = "ready"  # ready | running | done | cancelled | failed
+        self.state = "ready"  # ready | running | cancelling | done | cancelled | failed
         self.error: str | None = None
         self.summary: dict[str, Any] | None = None
         self.dir: Path | None = None
@@ -50,14 +67,21 @@ class CohortJob:
         return self.done_chunks / self.n_chunks
 
     def start(self) -> CohortJob:
-        self.dir = Path(tempfile.mkdtemp(prefix="cartsim-cohort-"))
+        self._slot = JobSlot().acquire()
+        if self.area is not None:
+            (self.area / "jobs").mkdir(parents=True, exist_ok=True)
+        self.dir = Path(tempfile.mkdtemp(prefix="cartsim-cohort-", dir=None if self.area is None
+                                         else self.area / "jobs"))
         self.state = "running"
         self._thread = threading.Thread(target=self._run, name="cartsim-cohort", daemon=True)
         self._thread.start()
         return self
 
     def cancel(self) -> None:
-        """Stop after the chunk in progress; the run's directory is then removed."""
+        """Stop after the chunks in progress (a second or two); the state is "cancelling" until their threads
+        have finished, then "cancelled", and the run's directory is removed."""
+        if self.state == "running":
+            self.state = "cancelling"
         self._cancel.set()
 
     def wait(self, timeout: float | None = None) -> str:
@@ -81,6 +105,8 @@ class CohortJob:
         except Exception as exc:  # shown to the user as one line; the traceback helps nobody at a browser
             self.state = "failed"
             self.error = str(exc) if isinstance(exc, CartsimError) else f"{type(exc).__name__}: {exc}"
+        finally:
+            self._slot.release()
         if self.state != "done" and self.dir is not None:
             shutil.rmtree(self.dir, ignore_errors=True)
             self.dir = None
@@ -97,3 +123,84 @@ class CohortJob:
         if self.dir is not None and self.state != "running":
             shutil.rmtree(self.dir, ignore_errors=True)
             self.dir = None
+
+
+class _nothing:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _fit_child(csv: str, out: str, parent: int) -> None:
+    """The fit of :class:`FitJob`, in its own process: dies with the server (the workers' watchdog), writes
+    fit.json and figures into ``out`` or the one-line error into ``out/error.txt``."""
+    _worker_init(parent)
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    from .calibration import fit_csv
+
+    try:
+        fit_csv(csv, Path(out), workers=1)
+    except CartsimError as exc:
+        (Path(out) / "error.txt").write_text(str(exc))
+    except Exception as exc:  # one line for the browser, as the command line prints
+        (Path(out) / "error.txt").write_text(f"{type(exc).__name__}: {exc}")
+
+
+class FitJob:
+    """``cartsim fit`` of a dropped CSV (:func:`experiments.calibration.fit_csv`) in a child process, so that
+    Cancel (and a server that stops) ends it at once, with everything it started."""
+
+    def __init__(self, csv: str | Path, area: str | Path):
+        self.csv = Path(csv)
+        self.dir = Path(tempfile.mkdtemp(prefix="cartsim-fit-", dir=Path(area)))
+        self._slot = JobSlot().acquire()
+        self._proc = mp.get_context("spawn").Process(target=_fit_child, args=(str(self.csv), str(self.dir),
+                                                                              os.getpid()), daemon=True)
+        self._proc.start()
+        self._cancelled = False
+
+    @property
+    def state(self) -> str:
+        """running | done | failed | cancelled."""
+        if self._cancelled:
+            return "cancelled"
+        if self._proc.is_alive():
+            return "running"
+        self._slot.release()
+        if (self.dir / "fit.json").exists():
+            return "done"
+        return "failed"
+
+    @property
+    def error(self) -> str | None:
+        f = self.dir / "error.txt"
+        if f.exists():
+            return f.read_text()
+        return None if self.state != "failed" else f"the fit stopped (exit status {self._proc.exitcode})"
+
+    @property
+    def result(self) -> dict[str, Any] | None:
+        f = self.dir / "fit.json"
+        return json.loads(f.read_text()) if self.state == "done" else None
+
+    def file(self, name: str) -> Path | None:
+        p = self.dir / name
+        return p if self.state == "done" and p.exists() else None
+
+    def cancel(self) -> None:
+        """Stop the fit now (its process and anything it started) and remove its directory."""
+        if self._proc.is_alive():
+            self._cancelled = True
+            self._proc.terminate()
+            self._proc.join(5)
+            if self._proc.is_alive():
+                self._proc.kill()
+                self._proc.join()
+        self._slot.release()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def wait(self, timeout: float | None = None) -> str:
+        self._proc.join(timeout)
+        return self.state

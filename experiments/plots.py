@@ -12,7 +12,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from hybrid.errors import CartsimError  # noqa: E402
 from hybrid.models import get_model  # noqa: E402
 from hybrid.units import cells_to_blood  # noqa: E402
 
@@ -23,27 +22,13 @@ MOFFITT_CART = pd.read_csv(Path(__file__).resolve().parent / "data" / "moffitt_z
 MAX_CURVES = 6
 
 
-def load_observed_pfs(path: str | Path) -> pd.DataFrame:
-    """An observed PFS curve from CSV: a time column (``days`` or ``months``) and ``pfs`` (fraction in [0, 1],
-    or percent if any value exceeds 1). Returns columns days, pfs."""
-    try:
-        raw = pd.read_csv(path)
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise CartsimError(f"{path}: cannot read observed PFS CSV: {exc}") from None
-    cols = {c.strip().lower(): c for c in raw.columns}
-    if "pfs" not in cols or not ({"days", "months"} & set(cols)):
-        raise CartsimError(f"{path}: observed PFS CSV needs columns 'days' or 'months', and 'pfs'; "
-                           f"got {', '.join(raw.columns)}")
-    days = raw[cols["days"]] if "days" in cols else raw[cols["months"]] * DAYS_PER_MONTH
-    pfs = pd.to_numeric(raw[cols["pfs"]], errors="coerce")
-    days = pd.to_numeric(days, errors="coerce")
-    if pfs.isna().any() or days.isna().any() or (days < 0).any():
-        raise CartsimError(f"{path}: observed PFS CSV has non-numeric or negative values")
-    if pfs.max() > 1:
-        pfs = pfs / 100.0
-    if (pfs < 0).any() or (pfs > 1).any():
-        raise CartsimError(f"{path}: observed PFS values must be fractions in [0, 1] or percent in [0, 100]")
-    return pd.DataFrame({"days": days.to_numpy(float), "pfs": pfs.to_numpy(float)}).sort_values("days")
+def load_observed_pfs(path: str | Path, max_days: float | None = None) -> pd.DataFrame:
+    """An observed PFS curve (the one reader, :func:`experiments.calibration.data.load_km`) as columns days,
+    pfs."""
+    from .calibration.data import load_km
+
+    km = load_km(path, max_days)
+    return pd.DataFrame({"days": km.days, "pfs": km.pfs})
 
 
 def _save(fig, path: Path) -> None:

@@ -67,6 +67,9 @@ def check_out_dir(out: Path) -> Path:
 
 RUN_MARKER = ".cartsim-run.json"
 """Written into every output directory: which command owns it and which entries it wrote."""
+RUN_LOCK = ".cartsim-run.lock"
+"""Locked (flock) by the run that owns an output directory, for as long as it runs; the kernel releases it
+when the run ends however it ends, so a killed run leaves no stale lock."""
 OUTPUT_PATTERNS = ("*.parquet", "*.png", "*.gif", "*.json", "calibrated.toml", CHUNK_DIR, "confirmation")
 """What cartsim runs write; ``--overwrite`` clears these from a directory no cartsim run has claimed."""
 
@@ -81,10 +84,39 @@ def owned_out_dir(out: Path, command: str, *, resume: bool = False, overwrite: b
     that no cartsim run claimed is refused unless ``overwrite``, which clears cartsim's kinds of output from
     it and leaves other files alone. The marker lists what this run wrote, even when it is interrupted."""
     out = check_out_dir(out)
+    with _locked(out):
+        yield from _own(out, command, resume, overwrite)
+
+
+@contextmanager
+def _locked(out: Path) -> Iterator[None]:
+    """Hold the output directory's :data:`RUN_LOCK`; another run holding it is an error naming it."""
+    import fcntl
+
+    out.mkdir(parents=True, exist_ok=True)
+    fh = open(out / RUN_LOCK, "a+")  # noqa: SIM115 - held open for the run
+    try:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            who = fh.read().strip()[:80]
+            raise CartsimError(f"--out {out}: another cartsim run is writing there ({who or 'running'}); wait for "
+                               "it to finish or give another directory") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()}\n")
+        fh.flush()
+        yield
+    finally:
+        fh.close()
+
+
+def _own(out: Path, command: str, resume: bool, overwrite: bool) -> Iterator[list[str]]:
     notes: list[str] = []
     marker = out / RUN_MARKER
     if out.exists():
-        entries = sorted(p.name for p in out.iterdir() if p.name != RUN_MARKER)
+        entries = sorted(p.name for p in out.iterdir() if p.name not in (RUN_MARKER, RUN_LOCK))
         if marker.exists():
             try:
                 old = json.loads(marker.read_text())
@@ -111,14 +143,14 @@ def owned_out_dir(out: Path, command: str, *, resume: bool = False, overwrite: b
             path = out / name
             shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
-    before = {p.name for p in out.iterdir()} - {CHUNK_DIR}
+    before = {p.name for p in out.iterdir()} - {CHUNK_DIR, RUN_LOCK}
     write_json(marker, {"command": command, "files": [CHUNK_DIR], "complete": False})
     complete = False
     try:
         yield notes
         complete = True
     finally:
-        written = sorted({p.name for p in out.iterdir()} - before - {RUN_MARKER} | {CHUNK_DIR})
+        written = sorted({p.name for p in out.iterdir()} - before - {RUN_MARKER, RUN_LOCK} | {CHUNK_DIR})
         write_json(marker, {"command": command, "files": written, "complete": complete})
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ParameterError
+from .inputs import quote
 
 
 class Constraint:
@@ -38,7 +39,7 @@ class Constraint:
             return self.coerce(value)
         except (TypeError, ValueError):
             u = f" ({unit})" if unit and unit not in ("1", "-") else ""
-            raise error(f"{where}: must be {self.describe()}{u}, got {value!r}") from None
+            raise error(f"{where}: must be {self.describe()}{u}, got {quote(value)}") from None
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,15 @@ class Interval(Constraint):
         if self.lo is not None and (x <= self.lo if self.lo_open else x < self.lo):
             return False
         return not (self.hi is not None and (x >= self.hi if self.hi_open else x > self.hi))
+
+    def contains_array(self, x: np.ndarray) -> np.ndarray:
+        """Elementwise :meth:`contains` (NaN is outside every interval)."""
+        ok = np.ones(np.shape(x), dtype=bool) & ~np.isnan(x)
+        if self.lo is not None:
+            ok &= (x > self.lo) if self.lo_open else (x >= self.lo)
+        if self.hi is not None:
+            ok &= (x < self.hi) if self.hi_open else (x <= self.hi)
+        return ok
 
     def describe(self) -> str:
         what = "an integer" if self.integer else "a number"

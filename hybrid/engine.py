@@ -23,6 +23,7 @@ from numba import njit, types
 from .integrator import (
     CTX_AUC_ON,
     CTX_AUC_SPECIES,
+    CTX_FAILED,
     NO_MASK,
     NO_REFCOUNT,
     RatesFn,
@@ -42,6 +43,7 @@ from .schedule import apply_doses, next_stop, reached
 OUTCOME_CURE = 0
 OUTCOME_PROGRESSION = 1
 OUTCOME_CENSORED = 2
+OUTCOME_FAILED = 3  # the ODE gave up (integrator.MAX_STEPS, or an overflowing solution): reported as an error
 OUTCOME_NAMES = ("cure", "progression", "censored")
 
 # Slots of the readout vector returned by ``run_patient``.
@@ -500,6 +502,8 @@ def run_patient(rates, p, S, eligible, tumour, effector, x0, opt, doses, rec_t, 
 
     readouts[R_AUC] = y[ns]
     readouts[R_LEADING] = _leading(y, tumour)
+    if ctx[CTX_FAILED] != 0.0:
+        readouts[R_OUTCOME] = OUTCOME_FAILED
 
 
 _BATCH_SIG = types.void(

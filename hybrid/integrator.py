@@ -42,10 +42,16 @@ CTX_TUMOUR = 3
 CTX_BIRTH = 4
 CTX_DEATH = 5
 CTX_LOG_SCALE = 6
-CTX_SIZE = 7
+CTX_STEPS = 7  # step attempts of this integration (the budget MAX_STEPS)
+CTX_FAILED = 8  # 1 once the integration gave up: the state is then NaN to the end (see adaptive_step)
+CTX_SIZE = 9
 KIND_HYBRID = 0.0
 KIND_KENDALL = 1.0
 KIND_BRANCHING = 2.0
+
+MAX_STEPS = 2_000_000
+"""Step attempts (accepted or rejected) one integration may take. A patient takes a few thousand; a solve that
+needs millions is stiff beyond what the parameters can mean and would otherwise never return."""
 
 # Branching kind: after the CTX_SIZE slots, ctx holds a header, the tumour types and branching table, and the
 # stored mean field (one record per step of the forward solve: t0, h, the species at t0, the 7 stage rows).
@@ -187,16 +193,42 @@ def attempt_step(rates, p, S, rstoch, ctx, t, y, h, K, ytmp, ynew, xs, a, rtol, 
 
 
 @njit(**NO_REFCOUNT)
+def _give_up(ctx, ynew, K):
+    """Mark the integration failed and poison the step's result with NaN: every later step then fails at once
+    (its error is NaN) and grows, so each loop of the caller runs out quickly, and the caller reads
+    ``ctx[CTX_FAILED]`` to report the failure instead of a number."""
+    ctx[CTX_FAILED] = 1.0
+    for i in range(ynew.shape[0]):
+        ynew[i] = np.nan
+        K[6, i] = np.nan
+
+
+@njit(**NO_REFCOUNT)
+def _accepted(ctx, tries, h0, h, err, ynew, K):
+    """The (step size, error) an adaptive step returns after ``tries`` attempts: as tried, unless the budget
+    of attempts is spent or no step size gave a finite error (an overflowing or undefined solution), in which
+    case the integration gives up."""
+    ctx[CTX_STEPS] += tries
+    if ctx[CTX_STEPS] > MAX_STEPS or not (err <= 1.0 or np.isfinite(err)):
+        _give_up(ctx, ynew, K)
+        return h0, 0.0
+    return h, err
+
+
+@njit(**NO_REFCOUNT)
 def adaptive_step(rates, p, S, rstoch, ctx, t, y, h, K, ytmp, ynew, xs, a, rtol, atol):
     """Attempt steps from (t, y), shrinking h until the error test passes (at most 60 tries).
     Returns (accepted step size, its error norm); K and ynew hold that step."""
+    h0 = h
     err = 0.0
-    for _ in range(60):
+    tries = 0
+    while tries < 60:
+        tries += 1
         err = attempt_step(rates, p, S, rstoch, ctx, t, y, h, K, ytmp, ynew, xs, a, rtol, atol)
         if err <= 1.0:
             break
         h = next_step_size(h, err)
-    return h, err
+    return _accepted(ctx, tries, h0, h, err, ynew, K)
 
 
 @njit(**NO_REFCOUNT)
@@ -204,8 +236,11 @@ def adaptive_branching_step(rates, p, S, ctx, t, y, h, K, ytmp, ynew, xs, a, rto
     """:func:`adaptive_step` for the branching kind (right-hand side :func:`branching_rhs`, K[0] given). A
     function of its own: a branch to the backward equations inside the hybrid right-hand side cost 8% of the
     Monte Carlo's speed (benchmarks.compare_trees)."""
+    h0 = h
     err = 0.0
-    for _ in range(60):
+    tries = 0
+    while tries < 60:
+        tries += 1
         for s in range(1, 7):
             _stage_state(y, K, h, s, ytmp)
             branching_rhs(rates, p, S, ctx, t + _C[s] * h, ytmp, xs, a, K, s)
@@ -215,7 +250,7 @@ def adaptive_branching_step(rates, p, S, ctx, t, y, h, K, ytmp, ynew, xs, a, rto
         if err <= 1.0:
             break
         h = next_step_size(h, err)
-    return h, err
+    return _accepted(ctx, tries, h0, h, err, ynew, K)
 
 
 @njit(**NO_REFCOUNT)

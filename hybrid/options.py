@@ -10,7 +10,7 @@ from .errors import CartsimError
 METHODS = ("ssa", "tau")
 
 OPTION_CONSTRAINTS: dict[str, Constraint] = {
-    "t_end": Interval(lo=0.0, lo_open=True),
+    "t_end": Interval(lo=0.0, lo_open=True, hi=36525.0),  # a century of follow-up
     "threshold": Interval(lo=1.0),
     "method": one_of(METHODS),
     "hysteresis": Interval(lo=1.0, lo_open=True),

@@ -43,6 +43,7 @@ from .integrator import (
     CTX_AUC_SPECIES,
     CTX_BIRTH,
     CTX_DEATH,
+    CTX_FAILED,
     CTX_KIND,
     CTX_LOG_SCALE,
     CTX_TUMOUR,
@@ -182,6 +183,10 @@ def kendall_solve(rates, p, S, tumour, birth, death, effector, x0, rtol, atol, d
             moments[ie, 0] = y[IR]
             moments[ie, 1] = np.log(max(y[II], 1e-300)) + ctx[CTX_LOG_SCALE]
         ie += 1
+    if ctx[CTX_FAILED] != 0.0:  # the solve gave up: NaN, which the Python entry points report as an error
+        out[:] = np.nan
+        if keep_moments:
+            moments[:] = np.nan
     return recs[:nrec]
 
 
@@ -286,6 +291,8 @@ def _log_all_extinct(rates, p, S, types, table, x0, rtol, atol, records, starts,
                 y[k] = ynew[k]
                 K[0, k] = K[6, k]
             h = next_step_size(hh, err)
+    if ctx[CTX_FAILED] != 0.0:
+        return np.nan
     logp = 0.0
     for k in range(m):
         si = int(types[k])

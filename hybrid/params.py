@@ -21,9 +21,32 @@ if TYPE_CHECKING:
     from .model import ModelSpec
 
 
+PHYSICAL_LIMITS: dict[str, tuple[float, float]] = {
+    "cells": (1e-6, 1e15),
+    "1/day": (0.0, 1e3),
+}
+"""Physical sanity range of a parameter by unit, applied on top of its declared bounds where those are open:
+(smallest non-zero value, largest value). A human body holds about 3.7e13 cells (Bianconi et al. 2013), so
+1e15 cells is no patient's; a rate of 1000 per day (one event every 90 seconds per cell) is no cell's. Outside
+them the ODE is stiff or explosive beyond anything the model can mean, and a solve would not return."""
+
+
+def _physical(bounds: Interval, unit: str) -> Interval:
+    """``bounds`` narrowed to the unit's :data:`PHYSICAL_LIMITS` (a bound the declaration sets is kept)."""
+    if unit not in PHYSICAL_LIMITS:
+        return bounds
+    tiny, big = PHYSICAL_LIMITS[unit]
+    lo, lo_open = bounds.lo, bounds.lo_open
+    if tiny > 0 and lo == 0.0 and lo_open:  # "> 0" becomes ">= tiny"
+        lo, lo_open = tiny, False
+    hi, hi_open = (big, False) if bounds.hi is None else (bounds.hi, bounds.hi_open)
+    return Interval(lo=lo, hi=hi, lo_open=lo_open, hi_open=hi_open, integer=bounds.integer)
+
+
 @dataclass(frozen=True)
 class ParamSpec:
-    """One model parameter: name, unit, meaning, default with its source, and accepted values."""
+    """One model parameter: name, unit, meaning, default with its source, and accepted values (the declared
+    ``bounds`` within the unit's :data:`PHYSICAL_LIMITS`)."""
 
     name: str
     unit: str
@@ -32,6 +55,11 @@ class ParamSpec:
     source: str
     """Where the default comes from (paper, table, figure) or "assumed"."""
     bounds: Interval = POSITIVE
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "bounds", _physical(self.bounds, self.unit))
+        if not self.bounds.contains(self.default):
+            raise ValueError(f"parameter {self.name}: default {self.default:g} outside {self.bounds.describe()}")
 
     def check(self, value: Any) -> float:
         """``value`` as a float if it is accepted (a number, or a number written as text), else ParameterError."""
@@ -43,12 +71,7 @@ class ParamSpec:
             x = np.asarray(values, dtype=np.float64)
         except (TypeError, ValueError):
             raise ParameterError(f"parameter {self.name}: must be numeric ({self.unit})") from None
-        b = self.bounds
-        ok = np.isfinite(x)
-        if b.lo is not None:
-            ok &= (x > b.lo) if b.lo_open else (x >= b.lo)
-        if b.hi is not None:
-            ok &= (x < b.hi) if b.hi_open else (x <= b.hi)
+        ok = np.isfinite(x) & self.bounds.contains_array(x)
         if not ok.all():
             self.check(x[int(np.argmin(ok))])  # raises with the standard message
         return x

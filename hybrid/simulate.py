@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from . import engine, schedule, tabulated
+from . import engine, integrator, schedule, tabulated
 from .errors import CartsimError
 from .model import ModelSpec
 from .models import get_model
@@ -128,6 +128,20 @@ def _prepare(spec: ModelSpec, params: pd.DataFrame | Sequence[Parameters] | Para
     return _Batch(np.ascontiguousarray(P), X0, np.ascontiguousarray(doses))
 
 
+def _check_solved(spec: ModelSpec, b: _Batch, failed: np.ndarray) -> None:
+    """A CartsimError naming the first patient whose ODE gave up (``failed``: a mask over the batch)."""
+    if not failed.any():
+        return
+    k = int(np.argmax(failed))
+    base = spec.preset(None)
+    unusual = [f"{n}={v:.4g}" for n, v in zip(spec.param_names, b.P[k], strict=True) if v != base[n]][:6]
+    given = f" ({', '.join(unusual)})" if unusual else ""
+    raise CartsimError(f"model {spec.name}: the ODE solver gave up on patient {k}{given} after "
+                       f"{integrator.MAX_STEPS:,} steps or on an overflowing solution: the parameters make the "
+                       "model too stiff or explosive for its follow-up; check them against `cartsim models "
+                       f"{spec.name}`")
+
+
 def _option_vector(options: SimOptions, prog_level: float = np.inf) -> np.ndarray:
     """The engine's option vector (slots engine.O_*)."""
     opt = np.zeros(engine.O_SIZE)
@@ -161,12 +175,14 @@ def _log_cure(spec: ModelSpec, b: _Batch, options: SimOptions, t_days: np.ndarra
         log_extinction_branching_batch(spec.rates, b.P, spec.stoichiometry, spec.tumour_mask, types,
                                        np.ascontiguousarray(spec.offspring.ravel()), b.X0, float(options.rtol),
                                        _ATOL, b.doses, t_days, out)
+        _check_solved(spec, b, np.isnan(out).any(axis=1))
         return out
     log_extinction_batch(
         spec.rates, b.P, spec.stoichiometry, spec.index(spec.tumour), kendall[0], kendall[1],
         spec.index(spec.effector), b.X0,
         float(options.rtol), _ATOL, b.doses, t_days, out, np.zeros((n, 0, 2)) if moments is None else moments,
     )
+    _check_solved(spec, b, np.isnan(out).any(axis=1))
     return out
 
 
@@ -203,11 +219,13 @@ def _run_batch(spec: ModelSpec, b: _Batch, options: SimOptions,
                                       spec.index(spec.effector), birth, death, b.X0, _option_vector(options),
                                       float(options.progression_factor), b.doses, seed_states(seeds), readouts,
                                       log_cure)
+        _check_solved(spec, b, readouts[:, engine.R_OUTCOME] == engine.OUTCOME_FAILED)
         return readouts, log_cure
     if n:
         engine.run_batch(spec.rates, b.P, spec.stoichiometry, spec.eligible, spec.tumour_mask,
                          spec.index(spec.effector), b.X0, _option_vector(options),
                          float(options.progression_factor), b.doses, seed_states(seeds), readouts)
+        _check_solved(spec, b, readouts[:, engine.R_OUTCOME] == engine.OUTCOME_FAILED)
     return readouts, None
 
 
@@ -270,6 +288,7 @@ def _run_single(spec: ModelSpec, b: _Batch, options: SimOptions, rec_t: np.ndarr
         _option_vector(options, float(prog_level)), b.doses[0], np.ascontiguousarray(rec_t, dtype=np.float64),
         rec, seed_states([seed])[0], readouts,
     )
+    _check_solved(spec, b, np.array([readouts[engine.R_OUTCOME] == engine.OUTCOME_FAILED]))
     return readouts, rec
 
 
@@ -412,7 +431,9 @@ def mean_field(params: pd.DataFrame | Sequence[Parameters], t_days: np.ndarray, 
     if b.P.shape[0]:
         engine.mean_field_batch(spec.rates, b.P, spec.stoichiometry, spec.tumour_mask,
                                 spec.index(spec.effector), b.X0, _option_vector(options), b.doses, t, rec)
-    return rec
+        _check_solved(spec, b, np.isnan(rec).any(axis=(1, 2)))
+    # populations: the ODE may undershoot zero by its tolerance (-3.5e-31 cells); no count is negative
+    return np.maximum(rec, 0.0)
 
 
 def solve_trajectory(params: Parameters, t_days: np.ndarray, options: SimOptions | None = None,

@@ -18,3 +18,19 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture
+def cli(capsys):
+    """``cli(argv)`` runs ``cartsim argv`` in-process: (exit status, stdout, stderr)."""
+    from experiments.cli import main
+
+    def run(argv):
+        try:
+            status = main([str(a) for a in argv])
+        except SystemExit as exc:  # argparse's own errors
+            status = exc.code
+        out = capsys.readouterr()
+        return status, out.out, out.err
+
+    return run

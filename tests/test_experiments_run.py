@@ -211,7 +211,7 @@ def test_scan_schedule_delays_progression_to_visits(tmp_path):
 
 def test_observed_pfs_overlay(tmp_path):
     csv = tmp_path / "observed.csv"
-    csv.write_text("months,pfs\n0,100\n3,60\n6,49\n12,44\n24,40\n")
+    csv.write_text("months,pfs_percent\n0,100\n3,60\n6,49\n12,44\n24,40\n")
     conf = tmp_path / "c.toml"
     conf.write_text((CONFIGS / "event_times.toml").read_text() + "\n[output]\nobserved_pfs_csv = 'observed.csv'\n"
                     "kinetics_patients = 0\n")
@@ -222,6 +222,9 @@ def test_observed_pfs_overlay(tmp_path):
 
     with pytest.raises(CartsimError, match="months"):
         run_config(conf, ["cohort.n=20"], tmp_path / "out2", workers=1)
+    csv.write_text("months,pfs\n0,100\n3,60\n")  # percent in a column of fractions: said, not guessed
+    with pytest.raises(CartsimError, match="pfs_percent"):
+        run_config(conf, ["cohort.n=20"], tmp_path / "out3", workers=1)
 
 
 def test_reinfusion_with_lymphodepletion_helps(tmp_path):

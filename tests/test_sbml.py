@@ -190,7 +190,7 @@ def test_bad_export_exits_2_naming_the_culprit(argv, culprit, tmp_path, capsys):
 @pytest.mark.parametrize("cohort, culprit", [
     ('sbml = "k.xml"', 'cohort.tumour: an SBML model needs its tumour species'),
     ('model = "kimmel2021"\nsbml = "k.xml"\ntumour = "B"', "cohort.sbml: give either model or sbml, not both"),
-    ('sbml = "missing.xml"\ntumour = "B"', "missing.xml: no such SBML file"),
+    ('sbml = "missing.xml"\ntumour = "B"', "data file not found: 'missing.xml'"),
     ('sbml = "k.xml"\ntumour = "X"', "tumour species 'X' is not a species"),
 ])
 def test_bad_sbml_config_exits_2_before_any_output(cohort, culprit, tmp_path, capsys):

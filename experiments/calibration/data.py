@@ -13,6 +13,7 @@ Every error names the file, the column or row, and what is accepted.
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from hybrid.errors import CartsimError
+from hybrid.inputs import quote, read_input
 
 from ..summary import DAYS_PER_MONTH
 
@@ -64,16 +66,14 @@ class KaplanMeier:
 
 
 def _read(path: Path) -> pd.DataFrame:
-    if not path.exists():
-        raise CartsimError(f"{path}: data file not found")
-    if path.is_dir():
-        raise CartsimError(f"{path}: is a directory, expected a CSV file")
+    raw = read_input(path, "data file")
     try:
-        df = pd.read_csv(path, skipinitialspace=True, comment="#")
+        df = pd.read_csv(io.BytesIO(raw), skipinitialspace=True, comment="#", dtype=str, keep_default_na=False)
     except pd.errors.EmptyDataError:
         raise CartsimError(f"{path}: the file is empty") from None
-    except (OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
-        raise CartsimError(f"{path}: cannot read CSV: {exc}") from None
+    except (UnicodeDecodeError, pd.errors.ParserError) as exc:
+        # pandas' messages give line numbers, never the file's text
+        raise CartsimError(f"{path}: cannot read CSV: {' '.join(str(exc).split())[:200]}") from None
     df.columns = [str(c).strip().lower() for c in df.columns]
     if df.empty:
         raise CartsimError(f"{path}: no data rows")
@@ -81,12 +81,15 @@ def _read(path: Path) -> pd.DataFrame:
 
 
 def _numeric(path: Path, df: pd.DataFrame, col: str, allow_nan: bool = False) -> np.ndarray:
-    x = pd.to_numeric(df[col], errors="coerce").to_numpy(float)
-    bad = ~np.isfinite(x) if not allow_nan else np.isinf(x)
-    raw_bad = bad | (np.isnan(x) & df[col].notna().to_numpy()) if allow_nan else bad
-    if raw_bad.any():
-        k = int(np.argmax(raw_bad))
-        raise CartsimError(f"{path}: column {col!r}, row {k + 2}: {df[col].iloc[k]!r} is not a finite number")
+    """Column ``col`` as floats; with ``allow_nan`` an empty cell is NaN (a missing value), any other text that
+    is not a finite number is refused naming its row."""
+    text = df[col].str.strip()
+    empty = (text == "").to_numpy()
+    x = pd.to_numeric(text.where(~empty), errors="coerce").to_numpy(float)
+    bad = ~np.isfinite(x) & ~(empty if allow_nan else False)
+    if bad.any():
+        k = int(np.argmax(bad))
+        raise CartsimError(f"{path}: column {col!r}, row {k + 2}: {quote(df[col].iloc[k])} is not a finite number")
     return x
 
 
@@ -94,13 +97,25 @@ def _need(path: Path, df: pd.DataFrame, cols: tuple[str, ...], what: str) -> Non
     missing = [c for c in cols if c not in df.columns]
     if missing:
         raise CartsimError(f"{path}: {what} needs columns {', '.join(cols)}; missing {', '.join(missing)} "
-                           f"(found {', '.join(df.columns)})")
+                           f"({_header(df)})")
 
 
-def load_kinetics(path: str | Path) -> PatientKinetics | SummaryKinetics:
-    """Per-patient or summary kinetics, told apart by their columns."""
+def _header(df: pd.DataFrame) -> str:
+    """What the header held, without quoting the file: a data file may be anything a path points at."""
+    return f"the first line names {len(df.columns)} column{'s' if len(df.columns) != 1 else ''}"
+
+
+def load_kinetics(path: str | Path, max_days: float | None = None) -> PatientKinetics | SummaryKinetics:
+    """Per-patient or summary kinetics, told apart by their columns; no day beyond ``max_days`` (the
+    follow-up, with 1% of slack). Patient ids are text as written (``01`` and ``1`` are two patients)."""
     path = Path(path)
     df = _read(path)
+    if "day" in df.columns and max_days is not None:
+        day = _numeric(path, df, "day")
+        if (day > max_days * 1.01).any():
+            k = int(np.argmax(day > max_days * 1.01))
+            raise CartsimError(f"{path}: column 'day', row {k + 2}: day {day[k]:g} is beyond the follow-up of "
+                               f"{max_days:g} days (cohort.follow_up_days)")
     if "median" in df.columns or "q25" in df.columns:
         _need(path, df, ("day", "median", "q25", "q75"), "summary kinetics")
         day, med, q25, q75 = (_numeric(path, df, c) for c in ("day", "median", "q25", "q75"))
@@ -118,7 +133,9 @@ def load_kinetics(path: str | Path) -> PatientKinetics | SummaryKinetics:
                 raise CartsimError(f"{path}: column 'n': patients per row must be >= 1")
         return SummaryKinetics(day, med, q25, q75, n)
     _need(path, df, ("patient", "day", "car_t_per_ul"), "per-patient kinetics")
-    patient = df["patient"].astype(str).str.strip().to_numpy()
+    patient = df["patient"].str.strip().to_numpy(dtype=object)
+    if (patient == "").any():
+        raise CartsimError(f"{path}: column 'patient', row {int(np.argmax(patient == '')) + 2}: empty patient id")
     day = _numeric(path, df, "day")
     has_lloq = "lloq" in df.columns
     value = _numeric(path, df, "car_t_per_ul", allow_nan=has_lloq)
@@ -137,8 +154,13 @@ def load_kinetics(path: str | Path) -> PatientKinetics | SummaryKinetics:
                            f"values below quantification with an lloq column), got {value[k]:g}")
     if (day < 0).any():
         raise CartsimError(f"{path}: column 'day': days must be >= 0")
-    for pid in dict.fromkeys(patient.tolist()):
-        _increasing(path, day[patient == pid], f"day (patient {pid})")
+    order = np.lexsort((np.arange(len(day)), patient.astype(str)))  # by patient, file order within one
+    same = patient[order][1:] == patient[order][:-1]
+    bad = same & (np.diff(day[order]) <= 0)
+    if bad.any():
+        k = int(np.argmax(bad))
+        raise CartsimError(f"{path}: day (patient {quote(patient[order][k])}): values must be strictly increasing "
+                           f"(out of order at {day[order][k + 1]:g} after {day[order][k]:g})")
     return PatientKinetics(patient, day, value, censored)
 
 
@@ -149,25 +171,42 @@ def _increasing(path: Path, x: np.ndarray, what: str) -> None:
                            f"after {x[k]:g})")
 
 
-def load_km(path: str | Path) -> KaplanMeier:
-    """A Kaplan–Meier curve given as points; validated (times increasing, PFS in [0, 1] and non-increasing)."""
+def load_km(path: str | Path, max_days: float | None = None) -> KaplanMeier:
+    """A Kaplan–Meier curve given as points: a time column ``days`` or ``months`` and ``pfs`` (fractions in
+    [0, 1]) or ``pfs_percent`` (percent), optionally ``n_at_risk``. Validated: times increasing (a first row at
+    time 0 is the curve's start, PFS 1), PFS non-increasing, and no time beyond ``max_days``
+    (the follow-up; 1% of slack)."""
     path = Path(path)
     df = _read(path)
-    if "pfs" not in df.columns or not ({"days", "months"} & set(df.columns)):
-        raise CartsimError(f"{path}: a PFS curve needs columns 'days' or 'months', and 'pfs' (found "
-                           f"{', '.join(df.columns)})")
-    t = _numeric(path, df, "days") if "days" in df.columns else _numeric(path, df, "months") * DAYS_PER_MONTH
-    pfs = _numeric(path, df, "pfs")
-    if pfs.max() > 1:
+    pcol = "pfs" if "pfs" in df.columns else "pfs_percent" if "pfs_percent" in df.columns else None
+    if pcol is None or not ({"days", "months"} & set(df.columns)):
+        raise CartsimError(f"{path}: a PFS curve needs columns 'days' or 'months', and 'pfs' (fractions) or "
+                           f"'pfs_percent' ({_header(df)})")
+    unit = "days" if "days" in df.columns else "months"
+    t = _numeric(path, df, unit) * (1.0 if unit == "days" else DAYS_PER_MONTH)
+    pfs = _numeric(path, df, pcol)
+    if pcol == "pfs_percent":
         pfs = pfs / 100.0
+    elif pfs.max() > 1:
+        k = int(np.argmax(pfs > 1))
+        raise CartsimError(f"{path}: column 'pfs', row {k + 2}: {pfs[k]:g} is above 1; give fractions in [0, 1], "
+                           "or name the column 'pfs_percent' for percent")
     if (pfs < 0).any() or (pfs > 1).any():
-        raise CartsimError(f"{path}: column 'pfs': values must be fractions in [0, 1] or percent in [0, 100]")
+        raise CartsimError(f"{path}: column {pcol!r}: values must lie in [0, 1] (fractions) or [0, 100] (percent)")
     if (t < 0).any():
         raise CartsimError(f"{path}: times must be >= 0")
+    # 1% of slack: a curve read to "24 months" (730.5 days) belongs to a 730-day follow-up
+    if max_days is not None and (t > max_days * 1.01).any():
+        k = int(np.argmax(t > max_days * 1.01))
+        raise CartsimError(f"{path}: row {k + 2}: {unit} {df[unit].iloc[k].strip()} ({t[k]:g} days) is beyond "
+                           f"the follow-up of {max_days:g} days; shorten the curve or lengthen "
+                           "cohort.follow_up_days")
+    if t[0] == 0.0 and pfs[0] < 0.99:
+        raise CartsimError(f"{path}: row 2: a Kaplan-Meier curve starts at PFS 1 at time 0, got {pfs[0]:g}")
     _increasing(path, t, "time")
     if np.any(np.diff(pfs) > 1e-12):
         k = int(np.argmax(np.diff(pfs) > 1e-12))
-        raise CartsimError(f"{path}: column 'pfs': a Kaplan-Meier curve cannot increase ({pfs[k]:g} then "
+        raise CartsimError(f"{path}: column {pcol!r}: a Kaplan-Meier curve cannot increase ({pfs[k]:g} then "
                            f"{pfs[k + 1]:g})")
     n_at_risk = None
     if "n_at_risk" in df.columns:

@@ -226,13 +226,14 @@ def fit_csv(csv: str | Path, out_dir: Path, workers: int | None = None) -> dict[
     ``fit_kinetics.toml``'s free parameters, a Kaplan–Meier CSV with ``calibrate_pfs.toml``'s (and no Monte Carlo
     confirmation, to stay quick). The kind is recognised from the columns; writes into ``out_dir``."""
     from ..config import load_toml
-    from .data import load_kinetics, load_km
+    from .data import PatientKinetics, load_kinetics, load_km
     from .spec import validate_fit
 
     configs = Path(__file__).resolve().parents[1] / "configs"
     csv = Path(csv).resolve()
+    per_patient = False
     try:
-        load_kinetics(csv)
+        per_patient = isinstance(load_kinetics(csv), PatientKinetics)
         name, key = "fit_kinetics.toml", "kinetics_csv"
     except CartsimError as kin_error:
         try:
@@ -243,6 +244,8 @@ def fit_csv(csv: str | Path, out_dir: Path, workers: int | None = None) -> dict[
         name, key = "calibrate_pfs.toml", "pfs_csv"
     cfg = load_toml(configs / name)
     cfg["data"] = {key: str(csv)}
+    if per_patient:  # each patient's own values, within the range the population's median may take
+        cfg["free"] = {n: {"bounds": t["median"]} for n, t in cfg["free"].items() if isinstance(t["median"], list)}
     if key == "pfs_csv":
         cfg.setdefault("fit", {})["confirm"] = False
     return run_fit(validate_fit(cfg, str(configs / name)), out_dir, True, workers)

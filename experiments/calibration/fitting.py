@@ -96,8 +96,9 @@ def profile(nll: Nll, fit: Fit, bounds: Sequence[tuple[float, float]], i: int, n
 
 
 def correlations(nll: Nll, x: np.ndarray, bounds: Sequence[tuple[float, float]]) -> np.ndarray | None:
-    """Correlation matrix of the estimates from the finite-difference Hessian of ``nll`` at ``x`` (None when
-    the Hessian is singular: then some combination is not identifiable at all)."""
+    """Correlation matrix of the estimates from the finite-difference Hessian of ``nll`` at ``x``; None when
+    the Hessian is not positive definite (a flat or downhill direction: some combination of the parameters is
+    not identifiable at all, as with fewer observations than parameters), since no covariance exists then."""
     n = len(x)
     span = np.array([b[1] - b[0] for b in bounds])
     h = 1e-3 * np.maximum(span, 1e-8)
@@ -111,14 +112,14 @@ def correlations(nll: Nll, x: np.ndarray, bounds: Sequence[tuple[float, float]])
             else:
                 H[a, b] = H[b, a] = (nll(x + ea + eb) - nll(x + ea - eb) - nll(x - ea + eb) + nll(x - ea - eb)) / (
                     4 * h[a] * h[b])
-    try:
-        cov = np.linalg.inv(H)
-    except np.linalg.LinAlgError:
-        cov = np.linalg.pinv(H)  # a flat direction: the pseudo-inverse still shows which pair shares it
-    d = np.sqrt(np.abs(np.diag(cov)))
-    if not np.all(np.isfinite(d)) or np.any(d == 0):
+    if not np.all(np.isfinite(H)):
         return None
-    return cov / np.outer(d, d)
+    eig = np.linalg.eigvalsh(H)
+    if eig[0] <= 1e-9 * max(abs(eig[-1]), 1e-300):
+        return None
+    cov = np.linalg.inv(H)
+    d = np.sqrt(np.diag(cov))
+    return np.clip(cov / np.outer(d, d), -1.0, 1.0)
 
 
 def identifiability(names: Sequence[str], corr: np.ndarray | None, intervals: dict[str, dict]) -> dict:
@@ -131,6 +132,8 @@ def identifiability(names: Sequence[str], corr: np.ndarray | None, intervals: di
             for b in range(a + 1, len(names)):
                 if abs(corr[a, b]) > CORRELATED:
                     pairs.append({"pair": [names[a], names[b]], "correlation": float(corr[a, b])})
-    return {"not_identifiable": flat, "inseparable_pairs": pairs,
+    return {"not_identifiable": flat if corr is not None else list(names), "inseparable_pairs": pairs,
             "correlation": None if corr is None else corr.round(4).tolist(),
+            **({"covariance": "none: the likelihood is flat or not at a minimum in some direction (too few "
+                              "observations for the free parameters)"} if corr is None else {}),
             "rule": f"a profile reaching a bound is not identifiable; |correlation| > {CORRELATED} flags a pair"}

@@ -20,6 +20,7 @@ from hybrid.errors import CartsimError
 from hybrid.models import get_model
 
 from ..config import load_toml, validate
+from ..paths import data_path
 from ..schema import Table, check_number
 from .data import KaplanMeier, PatientKinetics, SummaryKinetics, load_kinetics, load_km
 from .population import Hyper, cohort_config
@@ -77,14 +78,7 @@ def _base(source: str, cfg: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
 
 def _path(source: str, t: Table, key: str) -> Path | None:
     raw = t.string(key)
-    if raw is None:
-        return None
-    p = Path(raw)
-    if not p.is_absolute():
-        p = Path(source).resolve().parent / p
-    if not p.exists():
-        t.fail(t.key(key), f"data file not found: {p}")
-    return p
+    return None if raw is None else data_path(source, t.key(key), raw)
 
 
 def _bounds(source: str, t: Table, key: str, lo_ok: float, log: bool) -> tuple[float, float] | float | None:
@@ -131,8 +125,9 @@ def validate_fit(cfg: Mapping[str, Any], source: str) -> FitSpec:
     d.done(["kinetics_csv", "pfs_csv", "n_patients"])
     if kin_path is None and km_path is None:
         d.fail(d.path, "needs kinetics_csv and/or pfs_csv")
-    kinetics = load_kinetics(kin_path) if kin_path else None
-    km = load_km(km_path) if km_path else None
+    follow_up = validate({"kind": "cohort", **base}, source).options.t_end
+    kinetics = load_kinetics(kin_path, follow_up) if kin_path else None
+    km = load_km(km_path, follow_up) if km_path else None
     if km is not None and km.n_at_risk is None and n_patients is None:
         d.fail(d.key("n_patients"), "the PFS curve has no n_at_risk column: give the trial's number of patients")
     if isinstance(kinetics, PatientKinetics) and km is not None:
@@ -212,7 +207,7 @@ def validate_predict(cfg: Mapping[str, Any], source: str) -> PredictSpec:
         d.fail(d.key("kinetics_csv"), "missing: one patient's counts (patient,day,car_t_per_ul[,lloq])")
     es = d.value("error_sigma", Interval(lo=0.0, lo_open=True), 0.5)
     d.done(["kinetics_csv", "error_sigma"])
-    kin = load_kinetics(path)
+    kin = load_kinetics(path, validate({"kind": "cohort", **base}, source).options.t_end)
     if not isinstance(kin, PatientKinetics) or len(kin.patients) != 1:
         d.fail(d.key("kinetics_csv"), "needs per-patient rows of exactly one patient")
     pt = top.table("prior") or top.fail("prior", "missing [prior.NAME] tables (median, sigma)")

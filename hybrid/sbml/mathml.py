@@ -3,11 +3,13 @@ NumPy initial-state function. Anything not listed here is refused with the const
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import libsbml
 
 from ..errors import CartsimError
+from ..inputs import quote
 
 _UNARY = {
     libsbml.AST_FUNCTION_EXP: "exp", libsbml.AST_FUNCTION_LN: "log", libsbml.AST_FUNCTION_ABS: "abs",
@@ -38,14 +40,19 @@ def symbols(ast: libsbml.ASTNode) -> set[str]:
 
 
 def to_python(ast: libsbml.ASTNode, name: Callable[[str], str], where: str, lib: str = "math") -> str:
-    """Python text of ``ast``; ``name`` maps an SBML id to a Python name, ``lib`` is the module the
-    functions come from (math in jitted code, np for arrays)."""
+    """Python text of ``ast``; ``name`` maps an SBML id to a Python name (and refuses an unknown one), ``lib``
+    is the module the functions come from (math in jitted code, np for arrays). The text holds only what
+    ``name`` returns, numbers formatted here and fixed operators: never text taken from the file."""
 
     def go(a: libsbml.ASTNode) -> str:
         t = a.getType()
         kids = [a.getChild(i) for i in range(a.getNumChildren())]
         if t in _NUMBERS:
-            return repr(float(a.getValue()))
+            v = float(a.getValue())
+            if not math.isfinite(v):
+                raise CartsimError(f"{where}: the number {v} (<infinity/> or <notanumber/>) is not supported in "
+                                   "a rate law; give a finite value")
+            return repr(v)
         if t == libsbml.AST_NAME:
             return name(a.getName())
         if t == libsbml.AST_NAME_TIME:
@@ -91,7 +98,7 @@ def to_python(ast: libsbml.ASTNode, name: Callable[[str], str], where: str, lib:
                 out = f"({go(kids[2 * k])} if {go(kids[2 * k + 1])} else {out})"
             return out
         what = a.getName() or libsbml.formulaToL3String(a)
-        raise CartsimError(f"{where}: the SBML math construct {what!r} is not supported")
+        raise CartsimError(f"{where}: the SBML math construct {quote(what)} is not supported")
 
     return go(ast)
 

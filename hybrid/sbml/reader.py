@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,22 +33,26 @@ import numpy as np
 
 from ..constraints import NON_NEGATIVE, Interval
 from ..errors import CartsimError
+from ..inputs import quote, read_text_input
 from ..model import ModelSpec
 from ..params import ParamSpec
 from .mathml import additive_terms, has_piecewise, symbols, to_python
 
 ANY = Interval()
+_SID = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_PART_LINES = 64  # statements per compiled part of a large model's rate function
+MAX_SIZE = 2000
+"""Most species, and most reactions, an imported model may have: the engine holds a dense stoichiometry
+matrix and integrates every reaction's hazard, so 2000 x 2000 (32 MB) is the largest it carries."""
 
 
 def _read(path: Path) -> libsbml.SBMLDocument:
-    if not path.is_file():
-        raise CartsimError(f"{path}: no such SBML file")
-    doc = libsbml.readSBMLFromFile(str(path))
+    doc = libsbml.readSBMLFromString(read_text_input(path, "SBML file"))
     for i in range(doc.getNumErrors()):
         e = doc.getError(i)
         if e.getSeverity() >= libsbml.LIBSBML_SEV_ERROR:
             msg = " ".join(e.getMessage().split())
-            raise CartsimError(f"{path}: not valid SBML (line {e.getLine()}): {msg}")
+            raise CartsimError(f"{path}: not valid SBML (line {e.getLine()}): {msg[:300]}")
     if doc.getModel() is None:
         raise CartsimError(f"{path}: the SBML document holds no model")
     props = libsbml.ConversionProperties()
@@ -66,7 +71,7 @@ class _Model:
     params: list[ParamSpec] = field(default_factory=list)  # named by the SBML id each stands for
     rules: list[tuple[str, libsbml.ASTNode]] = field(default_factory=list)  # assignment rules, ordered
     reactions: list[str] = field(default_factory=list)
-    stoich: list[list[float]] = field(default_factory=list)
+    stoich: list[dict[int, float]] = field(default_factory=list)  # per reaction: state index -> change
     laws: list[tuple] = field(default_factory=list)  # (kind "law" | "rate", math, local names | compartment)
     initial: list[str] = field(default_factory=list)  # the parameter holding each state's initial amount
     initial_assign: dict = field(default_factory=dict)  # id -> math of its initial assignment
@@ -115,16 +120,35 @@ def _refuse_delay(path: Path, ast: libsbml.ASTNode) -> None:
 
 
 def _order_rules(path: Path, rules: dict[str, libsbml.ASTNode]) -> list[tuple[str, libsbml.ASTNode]]:
-    """Assignment rules in an order where each reads only what is already computed."""
+    """Assignment rules in an order where each reads only what is already computed (Kahn's algorithm: linear
+    in the number of rules and the symbols they read)."""
+    reads = {v: symbols(ast) & rules.keys() - {v} for v, ast in rules.items()}
+    readers: dict[str, list[str]] = {v: [] for v in rules}
+    for v, deps in reads.items():
+        for d in deps:
+            readers[d].append(v)
+    waiting = {v: len(deps) for v, deps in reads.items()}
+    ready = [v for v, k in waiting.items() if k == 0]
     done: list[tuple[str, libsbml.ASTNode]] = []
-    pending = dict(rules)
-    while pending:
-        ready = [v for v, ast in pending.items() if not (symbols(ast) & (set(pending) - {v}))]
-        if not ready:
-            raise CartsimError(f"{path}: assignment rules for {', '.join(pending)} depend on each other in a cycle")
-        for v in ready:
-            done.append((v, pending.pop(v)))
+    while ready:
+        v = ready.pop()
+        done.append((v, rules[v]))
+        for r in readers[v]:
+            waiting[r] -= 1
+            if waiting[r] == 0:
+                ready.append(r)
+    if len(done) < len(rules):
+        cycle = [quote(v) for v, k in waiting.items() if k > 0][:5]
+        raise CartsimError(f"{path}: assignment rules for {', '.join(cycle)} depend on each other in a cycle")
     return done
+
+
+def _check_id(path: Path, what: str, sid: str) -> str:
+    """``sid`` if it follows the SBML SId grammar (letter or underscore, then letters, digits, underscores)."""
+    if not isinstance(sid, str) or not _SID.fullmatch(sid):
+        raise CartsimError(f"{path}: {what} id {quote(sid)} is not a valid SBML identifier (SId: a letter or _ "
+                           "followed by letters, digits or _)")
+    return sid
 
 
 def _unit(m: libsbml.Model, units: str) -> str:
@@ -137,37 +161,45 @@ def _unit(m: libsbml.Model, units: str) -> str:
 def _gather(path: Path, m: libsbml.Model, tumour: str) -> _Model:
     g = _Model()
     src = f"SBML {path.name}"
-    rule_of = {r.getVariable(): r for r in m.getListOfRules()}
+    rule_of = {_check_id(path, "rule variable", r.getVariable()): r for r in m.getListOfRules()}
     assigned = {v for v, r in rule_of.items() if r.isAssignment()}
     rated = {v for v, r in rule_of.items() if r.isRate()}
-    init_assign = {a.getSymbol(): a.getMath() for a in m.getListOfInitialAssignments()}
+    init_assign = {_check_id(path, "initial assignment", a.getSymbol()): a.getMath()
+                   for a in m.getListOfInitialAssignments()}
+    for what, count in (("species", m.getNumSpecies()), ("reactions", m.getNumReactions() + len(rule_of))):
+        if count > MAX_SIZE:
+            raise CartsimError(f"{path}: {count:,} {what}; cartsim imports models of at most {MAX_SIZE:,} species "
+                               f"and {MAX_SIZE:,} reactions and rate rules (the engine's stoichiometry is dense)")
+    in_reactions = {ref.getSpecies() for r in m.getListOfReactions()
+                    for ref in (*r.getListOfReactants(), *r.getListOfProducts())}
 
     def add_param(pid: str, value: float, unit: str, doc: str, bounds: Interval = ANY) -> None:
         g.params.append(ParamSpec(pid, unit, doc, float(value), src, bounds))
 
     for c in m.getListOfCompartments():
-        add_param(c.getId(), c.getSize() if c.isSetSize() else 1.0, _unit(m, c.getUnits()),
-                  f"size of compartment {c.getId()}", Interval(lo=0.0, lo_open=True))
+        add_param(_check_id(path, "compartment", c.getId()), c.getSize() if c.isSetSize() else 1.0,
+                  _unit(m, c.getUnits()), f"size of compartment {c.getId()}", Interval(lo=0.0, lo_open=True))
     for p in m.getListOfParameters():
-        if p.getId() in assigned or p.getId() in rated:
+        pid = _check_id(path, "parameter", p.getId())
+        if pid in assigned or pid in rated:
             continue
-        add_param(p.getId(), p.getValue() if p.isSetValue() else 0.0, _unit(m, p.getUnits()),
-                  p.getName() or p.getId())
-    species = {s.getId(): s for s in m.getListOfSpecies()}
-    for s in m.getListOfSpecies():
-        sid = s.getId()
+        add_param(pid, p.getValue() if p.isSetValue() else 0.0, _unit(m, p.getUnits()), p.getName()[:200] or pid)
+    species = {_check_id(path, "species", s.getId()): s for s in m.getListOfSpecies()}
+    for sid, s in species.items():
         if sid in assigned:
             continue
-        if s.getConstant() or (s.getBoundaryCondition() and sid not in rated and not _in_reactions(m, sid)):
+        if s.getConstant() or (s.getBoundaryCondition() and sid not in rated and sid not in in_reactions):
             add_param(sid, _initial_amount(s, m), "", f"constant species {sid} (amount)", NON_NEGATIVE)
             continue
         g.state.append(sid)
     g.state += [p.getId() for p in m.getListOfParameters() if p.getId() in rated]
-    if tumour not in g.state:
-        accepted = ", ".join(g.state) or "(none)"
-        raise CartsimError(f"{path}: tumour species {tumour!r} is not a species the model changes; accepted: "
+    index = {sid: i for i, sid in enumerate(g.state)}
+    if tumour not in index:
+        accepted = ", ".join(g.state[:20]) + (", ..." if len(g.state) > 20 else "") or "(none)"
+        raise CartsimError(f"{path}: tumour species {quote(tumour)} is not a species the model changes; accepted: "
                            f"{accepted}")
-    g.initial_assign = {k: v for k, v in init_assign.items() if k in g.state}
+    ti = index[tumour]
+    g.initial_assign = {k: v for k, v in init_assign.items() if k in index}
     for sid in g.state:
         if sid in g.initial_assign:
             continue
@@ -175,32 +207,32 @@ def _gather(path: Path, m: libsbml.Model, tumour: str) -> _Model:
         value = _initial_amount(obj, m) if sid in species else (obj.getValue() if obj.isSetValue() else 0.0)
         add_param(f"{sid}_0", value, "", f"initial amount of {sid}", NON_NEGATIVE)
     g.rules = _order_rules(path, {v: rule_of[v].getMath() for v in assigned})
-    read = sorted({x for ast in g.initial_assign.values() for x in symbols(ast)} & set(g.param_ids))
+    names = set(g.param_ids)
+    read = sorted({x for ast in g.initial_assign.values() for x in symbols(ast)} & names)
     g.initial = [f"{sid}_0" for sid in g.state] if not g.initial_assign else \
         [*read, *(f"{sid}_0" for sid in g.state if sid not in g.initial_assign)]
 
-    names = set(g.param_ids)
     for r in m.getListOfReactions():
-        row = [0.0] * len(g.state)
-        for ref in r.getListOfReactants():
-            if ref.getSpecies() in g.state:
-                row[g.state.index(ref.getSpecies())] -= ref.getStoichiometry() if ref.isSetStoichiometry() else 1.0
-        for ref in r.getListOfProducts():
-            if ref.getSpecies() in g.state:
-                row[g.state.index(ref.getSpecies())] += ref.getStoichiometry() if ref.isSetStoichiometry() else 1.0
+        rid = _check_id(path, "reaction", r.getId())
+        row: dict[int, float] = {}
+        for sign, refs in ((-1.0, r.getListOfReactants()), (1.0, r.getListOfProducts())):
+            for ref in refs:
+                k = index.get(ref.getSpecies())
+                if k is not None:
+                    row[k] = row.get(k, 0.0) + sign * (ref.getStoichiometry() if ref.isSetStoichiometry() else 1.0)
         kl = r.getKineticLaw()
         local = {}
         for lp in (*kl.getListOfParameters(), *(kl.getListOfLocalParameters() if m.getLevel() == 3 else [])):
-            pid = f"{r.getId()}_{lp.getId()}"
+            pid = f"{rid}_{_check_id(path, 'local parameter', lp.getId())}"
             if pid in names:
                 continue
-            add_param(pid, lp.getValue(), _unit(m, lp.getUnits()), f"local parameter {lp.getId()} of {r.getId()}")
+            add_param(pid, lp.getValue(), _unit(m, lp.getUnits()), f"local parameter {lp.getId()} of {rid}")
             local[lp.getId()] = pid
             names.add(pid)
-        if row[g.state.index(tumour)] != 0.0 and has_piecewise(kl.getMath()):
-            raise CartsimError(f"{path}: reaction {r.getId()!r} moves the tumour {tumour!r} and its rate law uses "
+        if row.get(ti, 0.0) != 0.0 and has_piecewise(kl.getMath()):
+            raise CartsimError(f"{path}: reaction {rid!r} moves the tumour {tumour!r} and its rate law uses "
                                "piecewise; a stochastic propensity must be one smooth expression")
-        g.reactions.append(r.getId())
+        g.reactions.append(rid)
         g.stoich.append(row)
         g.laws.append(("law", kl.getMath(), local))
     for sid in g.state:
@@ -209,30 +241,18 @@ def _gather(path: Path, m: libsbml.Model, tumour: str) -> _Model:
         ast = rule_of[sid].getMath()
         scale = _compartment_of(sid, species)
         if sid != tumour:
-            row = [0.0] * len(g.state)
-            row[g.state.index(sid)] = 1.0
             g.reactions.append(f"{sid}_rate")
-            g.stoich.append(row)
+            g.stoich.append({index[sid]: 1.0})
             g.laws.append(("rate", ast, scale))
             continue
         if has_piecewise(ast):
             raise CartsimError(f"{path}: the rateRule for the tumour {sid!r} uses piecewise and cannot be split into "
                                "birth and death terms")
         for k, (sign, term) in enumerate(additive_terms(ast)):
-            row = [0.0] * len(g.state)
-            row[g.state.index(sid)] = sign
             g.reactions.append(f"{sid}_{'birth' if sign > 0 else 'death'}_{k + 1}")
-            g.stoich.append(row)
+            g.stoich.append({ti: sign})
             g.laws.append(("rate", term, scale))
     return g
-
-
-def _in_reactions(m: libsbml.Model, sid: str) -> bool:
-    for r in m.getListOfReactions():
-        for ref in (*r.getListOfReactants(), *r.getListOfProducts()):
-            if ref.getSpecies() == sid:
-                return True
-    return False
 
 
 def _compartment_of(sid: str, species: dict) -> str | None:
@@ -252,47 +272,79 @@ def _initial_amount(s: libsbml.Species, m: libsbml.Model) -> float:
 
 
 def _source(path: Path, m: libsbml.Model, g: _Model) -> str:
+    """The generated module's text. It is built only from names this importer makes (``p[3]`` for the fourth
+    parameter, ``x[0]`` for the first state, ``w2`` for the third assignment rule), numbers it formats itself and
+    the operators of :mod:`.mathml`: no identifier, string, file name or path from the input reaches the code, so
+    a hostile file cannot run anything. An SBML id the math reads is looked up in the importer's table; one that
+    is not there is refused by name."""
     species = {s.getId(): s for s in m.getListOfSpecies()}
-
-    def ref(sid: str) -> str:
-        return f"s_{sid}"
-
-    lines = [f'"""Generated by cartsim from {path.name}; do not edit."""', "import math", "", "import numpy as np",
-             "from numba import njit", "", "from hybrid.integrator import RATES_SIG", "", "",
-             "@njit(RATES_SIG, cache=True)", "def rates(t, x, p, out):"]
-    for k, pid in enumerate(g.param_ids):
-        lines.append(f"    s_{pid} = p[{k}]")
+    pidx = {pid: k for k, pid in enumerate(g.param_ids)}
+    # parameters and states are read from the arrays where they are used (no local per symbol: Numba's
+    # compile time grows faster than linearly with a function's locals)
+    table = {pid: f"p[{k}]" for pid, k in pidx.items()}
     for i, sid in enumerate(g.state):
         comp = _compartment_of(sid, species)
-        lines.append(f"    s_{sid} = x[{i}]" + (f" / s_{comp}" if comp else ""))
+        table[sid] = f"(x[{i}] / p[{pidx[comp]}])" if comp else f"x[{i}]"
+    split = len(g.rules) + len(g.laws) > _PART_LINES
+    table.update({var: (f"w[{j}]" if split else f"w{j}") for j, (var, _) in enumerate(g.rules)})
+
+    def lookup(where: str, local: dict[str, str] | None = None):
+        def name(sid: str) -> str:
+            if local and sid in local:
+                return table[local[sid]]
+            if sid not in table:
+                raise CartsimError(f"{path}: {where}: {quote(sid)} is not defined in the model (no species, "
+                                   "parameter, compartment or assignment rule has that id)")
+            return table[sid]
+        return name
+
+    body = []
     for var, ast in g.rules:
-        lines.append(f"    s_{var} = {to_python(ast, ref, f'{path.name}: assignment rule for {var!r}')}")
+        where = f"assignment rule for {var!r}"
+        body.append(f"{table[var]} = {to_python(ast, lookup(where), where)}")
     for j, (kind, ast, extra) in enumerate(g.laws):
-        where = f"{path.name}: {'reaction' if kind == 'law' else 'rate rule of'} {g.reactions[j]!r}"
+        where = f"{'reaction' if kind == 'law' else 'rate rule of'} {g.reactions[j]!r}"
         if kind == "law":
-            local = extra
-
-            def lref(sid: str, local=local) -> str:
-                return f"s_{local[sid]}" if sid in local else f"s_{sid}"
-
-            lines.append(f"    out[{j}] = {to_python(ast, lref, where)}")
+            body.append(f"out[{j}] = {to_python(ast, lookup(where, extra), where)}")
         else:
-            expr = to_python(ast, ref, where)
-            lines.append(f"    out[{j}] = {expr}" + (f" * s_{extra}" if extra else ""))
+            expr = to_python(ast, lookup(where), where)
+            body.append(f"out[{j}] = {expr}" + (f" * p[{pidx[extra]}]" if extra else ""))
+    lines = ['"""Generated by cartsim from an SBML model; do not edit."""', "import math", "", "import numpy as np",
+             "from numba import njit, types", "", "from hybrid.integrator import RATES_SIG", "",
+             "_PART = types.void(types.float64, *([types.float64[::1]] * 4))", ""]
+    if not split:
+        lines += ["", '@njit(RATES_SIG, cache=True, error_model="numpy")', "def rates(t, x, p, out):"]
+        lines += [f"    {b}" for b in body]
+    else:
+        # Numba's compile time grows with the square of a function's size: a large model is compiled as parts
+        # of _PART_LINES statements each (rules first, in order, through the scratch array w)
+        parts = [body[i:i + _PART_LINES] for i in range(0, len(body), _PART_LINES)]
+        for k, part in enumerate(parts):
+            lines += ["", '@njit(_PART, cache=True, error_model="numpy")', f"def _part{k}(t, x, p, w, out):"]
+            lines += [f"    {b}" for b in part]
+        lines += ["", "", '@njit(RATES_SIG, cache=True, error_model="numpy")', "def rates(t, x, p, out):",
+                  f"    w = np.empty({max(len(g.rules), 1)})"]
+        lines += [f"    _part{k}(t, x, p, w, out)" for k in range(len(parts))]
     # initial state (NumPy, vectorised over patients): initial assignments override the ID_0 parameters
     lines += ["", "", "def initial_state(P):"]
-    for k, pid in enumerate(g.param_ids):
-        lines.append(f"    s_{pid} = P[:, {k}]")
-    init = g.initial_assign
+    init_table = {pid: f"P[:, {k}]" for pid, k in pidx.items()}
+    init_table.update({sid: f"P[:, {pidx[f'{sid}_0']}]" for sid in g.state if f"{sid}_0" in pidx})
     cols = []
     for sid in g.state:
-        if sid in init:
-            expr = to_python(init[sid], lambda s: f"s_{s}_0" if s in g.state else f"s_{s}",
-                             f"{path.name}: initial assignment of {sid!r}", lib="np")
+        if sid in g.initial_assign:
+            where = f"initial assignment of {sid!r}"
+
+            def iname(x: str, where=where) -> str:
+                if x not in init_table:
+                    raise CartsimError(f"{path}: {where}: {quote(x)} is not a parameter, compartment or initial "
+                                       "amount of the model")
+                return init_table[x]
+
+            expr = to_python(g.initial_assign[sid], iname, where, lib="np")
             comp = _compartment_of(sid, species)
-            cols.append(f"np.broadcast_to({expr}" + (f" * s_{comp}" if comp else "") + ", (P.shape[0],))")
+            cols.append(f"np.broadcast_to({expr}" + (f" * P[:, {pidx[comp]}]" if comp else "") + ", (P.shape[0],))")
         else:
-            cols.append(f"s_{sid}_0")
+            cols.append(init_table[sid])
     lines.append(f"    return np.column_stack([{', '.join(cols)}])")
     return "\n".join(lines) + "\n"
 
@@ -362,13 +414,23 @@ def load_sbml(path: str | Path, tumour: str, effector: str | None = None, lympho
         others = [s for s in g.state if s != tumour]
         effector = others[0] if others else tumour
     module = _compile(_source(path, m, g))
-    S = np.array(g.stoich, dtype=np.float64).reshape(len(g.reactions), len(g.state))
+    S = np.zeros((len(g.reactions), len(g.state)))
+    for j, row in enumerate(g.stoich):
+        for i, v in row.items():
+            S[j, i] = v
     P = np.array([[ps.default for ps in g.params]])
-    x0 = module.initial_state(P)[0].astype(np.float64)
+    with np.errstate(all="ignore"):
+        x0 = module.initial_state(P)[0].astype(np.float64)
+    for i in np.flatnonzero(~np.isfinite(x0)):
+        raise CartsimError(f"{path}: the initial amount of {g.state[i]!r} is {x0[i]} (a division by zero or an "
+                           "infinite value in its initial assignment)")
     p0 = P[0].copy()
     ti = g.state.index(tumour)
     a = np.empty(len(g.reactions))
     module.rates(0.0, x0.copy(), p0, a)
+    for j in np.flatnonzero(~np.isfinite(a)):
+        raise CartsimError(f"{path}: the rate of {g.reactions[j]!r} is {a[j]} at the initial state (a division by "
+                           "zero, a logarithm of 0 or an overflow in its rate law)")
     for j, rname in enumerate(g.reactions):
         if S[j, ti] != 0 and a[j] < 0:
             raise CartsimError(f"{path}: the propensity of {rname!r}, which moves the tumour {tumour!r}, is negative "
