@@ -248,8 +248,9 @@ def CohortPage():
             solara.InputText("variability v (sd / mean)", value=cohort_v)
             solara.InputTextArea("more settings, NAME=VALUE per line (e.g. groups.slow.r_B=0.11)", value=extra,
                                  rows=3)
-            if cohort_error.value:
-                solara.Error(cohort_error.value)
+            with solara.Column():  # always there: a message appearing must not move the inputs' places
+                if cohort_error.value:
+                    solara.Error(cohort_error.value)
             with solara.Row():
                 solara.Button("Run", on_click=run, color="primary",
                               disabled=job is not None and job.state in ("running", "cancelling"))
@@ -334,8 +335,9 @@ def CalibrationPage():
                     "fitted as `cartsim fit` does with the shipped `fit_kinetics.toml` / `calibrate_pfs.toml` "
                     "(per-patient counts: each patient within the bounds of the population's median).")
     solara.FileDrop(label="drop a CSV here", on_file=on_upload, lazy=False)
-    if fit_error.value:
-        solara.Error(fit_error.value)
+    with solara.Column():
+        if fit_error.value:
+            solara.Error(fit_error.value)
     if job is None:
         return
     name = job.csv.name

@@ -57,7 +57,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _quiet_warnings() -> None:
+    """Numerical RuntimeWarnings (an overflow on the way to an error that says so) and multiprocessing's
+    "leaked semaphore" notice after an interrupted run say nothing a user can act on."""
+    import warnings
+
+    warnings.filterwarnings("ignore", category=RuntimeWarning)
+    # the resource tracker is a process of its own: it reads the filter from the environment
+    os.environ.setdefault("PYTHONWARNINGS", "ignore::UserWarning:multiprocessing.resource_tracker")
+
+
 def main(argv: list[str] | None = None) -> int:
+    _quiet_warnings()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -74,8 +85,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cartsim {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 2
     except Terminated:
-        print(f"cartsim {args.command}: terminated (SIGTERM); finished chunks are kept for --resume",
-              file=sys.stderr)
+        kept = "; finished chunks are kept for --resume" if hasattr(args, "resume") else ""
+        print(f"cartsim {args.command}: terminated (SIGTERM){kept}", file=sys.stderr)
         return 143
     except KeyboardInterrupt:
         print(f"cartsim {args.command}: interrupted", file=sys.stderr)

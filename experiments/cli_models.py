@@ -4,6 +4,8 @@ model as an SBML file)."""
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
 from hybrid.models import DEFAULT_MODEL, MODELS, get_model
 
@@ -24,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--preset", default=None, help="parameter preset (default: the model's first)")
     e.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
                    help="override a parameter (cells, days); repeatable")
-    e.add_argument("out", metavar="OUT.xml", help="the SBML file to write")
+    e.add_argument("out", metavar="OUT.xml", help="the SBML file to write (- for standard output)")
     e.set_defaults(handler=cmd_export_sbml)
 
 
@@ -41,6 +43,13 @@ def cmd_models(args: argparse.Namespace) -> int:
 def cmd_export_sbml(args: argparse.Namespace) -> int:
     from hybrid.sbml import export_sbml
 
+    if args.out == "-":  # standard output, as Unix tools read "-"
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as d:
+            path = export_sbml(args.model, Path(d) / "model.xml", parse_overrides(args.overrides), args.preset)
+            sys.stdout.write(path.read_text())
+        return 0
     path = export_sbml(args.model, args.out, parse_overrides(args.overrides), args.preset)
     print(f"cartsim export-sbml: wrote {path} (model {args.model})")
     return 0

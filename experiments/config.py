@@ -235,16 +235,19 @@ def validate(cfg: Mapping[str, Any], source: str = "<config>") -> Spec:
     seed = c.integer("seed", 0, lo=0, hi=MAX_SEED)
     sbml = c.string("sbml")
     if sbml is not None:
+        sbml_file = data_path(source, "cohort.sbml", sbml)  # first: a path the user may not read is the news
         if c.raw("model") is not None:
             c.fail("cohort.sbml", "give either model or sbml, not both")
         tumour = c.string("tumour")
         if tumour is None:
             c.fail("cohort.tumour", "an SBML model needs its tumour species (tumour = \"SPECIES\")")
-        model = sbml_reference(data_path(source, "cohort.sbml", sbml), tumour, c.string("effector"),
-                               c.string("lymphocytes"))
+        model = sbml_reference(sbml_file, tumour, c.string("effector"), c.string("lymphocytes"))
     else:
         model = c.choice("model", tuple(MODELS), DEFAULT_MODEL)
     mspec = get_model(model)
+    if not mspec.presets and c.has("preset"):
+        c.fail("cohort.preset", f"model {mspec.name} has no presets (an imported SBML model takes its values from "
+                                "the file and [parameters]); remove cohort.preset")
     preset = c.choice("preset", tuple(mspec.presets), next(iter(mspec.presets), None))
     t_end = c.value("follow_up_days", OPTION_CONSTRAINTS["t_end"], _DEFAULTS.t_end, unit="days")
     threshold = c.value("threshold", OPTION_CONSTRAINTS["threshold"], _DEFAULTS.threshold, unit="cells")

@@ -38,8 +38,10 @@ def data_path(source: str, keypath: str, raw: str) -> Path:
     if roots is not None and not any(p.is_relative_to(r) for r in roots):
         raise CartsimError(f"{source}: {keypath}: {quote(raw)} is not a file of this session; drop the file here "
                            "and name it by its file name")
-    if not p.is_file():
+    if not p.exists():
         raise CartsimError(f"{source}: {keypath}: data file not found: {quote(raw)}")
+    if not p.is_file():  # a device (/dev/zero), a pipe or a directory: never read
+        raise CartsimError(f"{source}: {keypath}: {quote(raw)} is not a regular file")
     return p
 
 

@@ -29,7 +29,7 @@ def refresh(package_dir: str | os.PathLike) -> bool:
     stamp = cache / "numba-sources.stamp"
     fp = _fingerprint(pkg)
     try:
-        if stamp.read_text() == fp and any(cache.glob("*.nbi")):
+        if stamp.read_text() == fp:  # (a run that failed before compiling anything leaves no .nbi: no news)
             return False
     except OSError:
         pass

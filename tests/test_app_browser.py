@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from experiments.jobs import CohortJob
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SHOTS = Path(__file__).resolve().parent / "screenshots"
 CONFIG = Path(__file__).resolve().parents[1] / "experiments" / "configs" / "kimmel2021_pfs.toml"
+SECRET = "s3cr3t-value-of-the-server"
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
          "--disable-component-update", "--disable-sync"]
 
@@ -40,7 +42,7 @@ def server():
     port = _free_port()
     proc = subprocess.Popen([sys.executable, "-c", "from experiments.cli import main; raise SystemExit(main())",
                              "app", "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, env={**os.environ, "MPLBACKEND": "Agg"})
+                            text=True, env={**os.environ, "MPLBACKEND": "Agg", "CARTSIM_TEST_SECRET": SECRET})
     line = proc.stdout.readline()
     assert f"http://127.0.0.1:{port}/" in line, line
     deadline = time.time() + 60
@@ -146,15 +148,6 @@ def test_cancelled_cohort_leaves_no_files():
     assert job.dir is None and not d.exists()
 
 
-def test_ctrl_c_stops_the_app_and_leaves_no_process(server):
-    proc, _ = server
-    children = psutil.Process(proc.pid).children(recursive=True)
-    proc.send_signal(signal.SIGINT)
-    proc.wait(timeout=30)
-    gone, alive = psutil.wait_procs(children, timeout=10)
-    assert not alive, f"left running: {[c.pid for c in alive]}"
-
-
 @pytest.mark.parametrize("port, culprit", [("0", "--port must be 1-65535, got 0"), ("BUSY", "cannot listen on")])
 def test_bad_port_exits_2_with_one_line(port, culprit, capsys):
     from experiments.cli import main
@@ -166,3 +159,98 @@ def test_bad_port_exits_2_with_one_line(port, culprit, capsys):
         status = main(["app", "--port", p])
     err = capsys.readouterr().err
     assert status == 2 and culprit in err and len(err.strip().splitlines()) == 1
+
+
+def _drop(page, name: str, content: str, index: int = 0) -> None:
+    """Drop a file named ``name`` on the page's ``index``-th FileDrop, as a browser's drag and drop does (the
+    component reads ``dataTransfer.items[i].webkitGetAsEntry().file()``)."""
+    page.locator(".solara-file-drop").nth(index).wait_for()
+    page.evaluate("""([name, content, index]) => {
+        const file = new File([content], name, {type: "text/plain"});
+        const entry = {isFile: true, file: (ok) => ok(file)};
+        const ev = new Event("drop", {bubbles: true, cancelable: true});
+        Object.defineProperty(ev, "dataTransfer", {value: {items: [{webkitGetAsEntry: () => entry}]}});
+        document.querySelectorAll(".solara-file-drop")[index].dispatchEvent(ev);
+    }""", [name, content, index])
+
+
+def _settings(page, text: str) -> None:
+    box = page.locator("textarea").first  # (its label stops naming it once it holds several lines)
+    box.fill(text)
+    page.keyboard.press("Tab")  # the text area hands its value over when it loses focus
+
+
+def _evil_sbml(tmp_path_factory) -> str:
+    from hybrid.sbml import export_sbml
+
+    text = Path(export_sbml("kimmel2021", tmp_path_factory.mktemp("sbml") / "k.xml")).read_text()
+    i = text.index("<ci> B </ci>")
+    payload = 'B)\nopen("app-pwned","w").write("x")\ndef _z():\n    return (1'
+    return text[:i] + f"<ci>{payload}</ci>" + text[i + len("<ci> B </ci>"):]
+
+
+def test_a_dropped_file_cannot_be_run_by_its_server_path(page, server, tmp_path_factory):
+    """Issue 20, item 3: a dropped SBML file's server path is never shown, and a config naming it (or any
+    other server path) is refused."""
+    page.goto(server[1] + "/cohort")
+    _drop(page, "model.xml", _evil_sbml(tmp_path_factory))
+    page.get_by_text("using model.xml").wait_for()
+    page.get_by_role("button", name="Run").click()
+    page.get_by_text("not valid TOML").wait_for()
+    body = page.inner_text("body")
+    assert "/tmp" not in body and "cartsim-app-" not in body and "session-" not in body
+    saved = sorted(Path(tempfile.gettempdir()).glob("cartsim-app-*/session-*/uploads/model.xml"))
+    assert saved  # the attacker's guess of where it lies, from the same machine
+    page.goto(server[1] + "/cohort")  # a fresh page: the shipped config, with the path in the settings
+    _settings(page, f'cohort.sbml="{saved[-1]}"\ncohort.tumour="B"')
+    page.get_by_role("button", name="Run").click()
+    page.get_by_text("is not a file of this session").wait_for()
+    _settings(page, 'cohort.sbml="/etc/hostname"\ncohort.tumour="B"')
+    page.get_by_role("button", name="Run").click()
+    page.get_by_text("is not a file of this session").wait_for()
+    assert not Path("app-pwned").exists() and not list(Path(tempfile.gettempdir()).glob("**/app-pwned"))
+
+
+def test_a_dropped_config_cannot_read_server_files(page, server):
+    """Issue 20, item 4: a config naming /proc/self/environ as data shows none of the server's environment."""
+    page.goto(server[1] + "/cohort")
+    _drop(page, "leak.toml", '[cohort]\nn = 10\n[output]\nobserved_pfs_csv = "/proc/self/environ"\n')
+    page.get_by_text("using leak.toml").wait_for()
+    page.get_by_role("button", name="Run").click()
+    page.get_by_text("is not a file of this session").wait_for()
+    assert SECRET not in page.inner_text("body")
+
+
+def test_dropping_a_config_keeps_the_patients_field(page, server):
+    """Issue 20, item 13: the inputs keep their values when a dropped file adds a line above them."""
+    page.goto(server[1] + "/cohort")
+    n = page.get_by_label("patients (cohort.n)")
+    n.fill("300")
+    n.press("Enter")
+    _drop(page, "small.toml", '[cohort]\nn = 50\nseed = 3\n')
+    page.get_by_text("using small.toml").wait_for()
+    assert page.get_by_label("patients (cohort.n)").input_value() == "300"
+    assert page.get_by_label("seed").input_value() == "2021"
+
+
+def test_the_calibration_page_fits_a_per_patient_csv(page, server):
+    """Issue 20, item 12: the README's per-patient CSV is fitted on the Calibration page."""
+    page.goto(server[1] + "/calibration")
+    text = (Path(__file__).resolve().parents[1] / "experiments" / "data" / "example_patient.csv").read_text()
+    _drop(page, "example_patient.csv", text)
+    page.get_by_text("Fitted example_patient.csv").wait_for(timeout=240_000)
+    assert page.locator("img").count() >= 1
+
+
+def test_ctrl_c_stops_the_app_and_leaves_no_process(server):
+    """Last in this module: it stops the module's server. Its temporary folder (the uploads of the tests above)
+    goes with it."""
+    proc, _ = server
+    uploads = list(Path(tempfile.gettempdir()).glob("cartsim-app-*/session-*/uploads/*"))
+    assert uploads  # the dropped files of the tests above
+    children = psutil.Process(proc.pid).children(recursive=True)
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=30)
+    gone, alive = psutil.wait_procs(children, timeout=10)
+    assert not alive, f"left running: {[c.pid for c in alive]}"
+    assert not any(p.exists() for p in uploads)

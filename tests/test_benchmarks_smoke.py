@@ -2,6 +2,7 @@
 and results.json with every section. No timing is asserted: benchmark numbers are not test results."""
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -25,5 +26,6 @@ def test_quick_benchmark_writes_every_section(tmp_path):
     assert results["errors"] == {}
     assert {"hybrid", "ode", "scaling", "spatial", "machine"} <= set(results)
     for row in results["hybrid"]["rows"]:
-        assert row["n"] > 0 and row["seconds"] > 0
+        # a differenced time may come out negative on a loaded machine: a timing is not a test's business
+        assert row["n"] > 0 and math.isfinite(row["seconds"])
     assert set(results["machine"]["versions"]) >= {"numpy", "numba", "mesa", "gillespy2"}

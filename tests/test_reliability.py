@@ -101,8 +101,19 @@ def test_workers_die_with_a_killed_parent(tmp_path):
     parent = psutil.Process(proc.pid)
     deadline = time.monotonic() + 120
     children = []
+
+    def workers():
+        out = []
+        for c in parent.children(recursive=True):
+            try:  # a short-lived helper process may already be a zombie: not a worker
+                if "resource_tracker" not in " ".join(c.cmdline()):
+                    out.append(c)
+            except (psutil.ZombieProcess, psutil.NoSuchProcess):
+                pass
+        return out
+
     while time.monotonic() < deadline and len(children) < 2:
-        children = [c for c in parent.children(recursive=True) if "resource_tracker" not in " ".join(c.cmdline())]
+        children = workers()
         time.sleep(0.1)
     assert len(children) >= 2, "the pool never started"
     everyone = parent.children(recursive=True)

@@ -88,3 +88,197 @@ def test_a_rate_divided_by_zero_is_one_line(kimmel_xml, tmp_path, cli):
                    + kimmel_xml[i + len("<ci> B </ci>"):])
     status, _, err = cli(["patient", "--sbml", bad, "--tumour", "B"])
     assert status == 2 and "at the initial state" in err
+
+
+# -- item 4: data paths read only as data, never shown ------------------------------------------------------
+def test_a_data_path_never_shows_the_files_contents(tmp_path, cli, monkeypatch):
+    monkeypatch.setenv("CARTSIM_TEST_SECRET", "s3cr3t-value-1")
+    for target in ("/proc/self/environ", "/etc/os-release"):
+        first = Path(target).read_bytes()[:60].decode("latin-1").split("\n")[0].split("\0")[0]
+        cfg = tmp_path / "c.toml"
+        cfg.write_text(f'[cohort]\nn = 10\n[output]\nobserved_pfs_csv = "{target}"\n')
+        status, _, err = cli(["run", cfg, "--out", tmp_path / "out"])
+        assert status == 2 and len(err.strip().splitlines()) == 1
+        assert "s3cr3t-value-1" not in err and first not in err
+
+
+# -- items 6, 7, 17: bounded input -------------------------------------------------------------------------
+@pytest.mark.parametrize("key", ["kinetics_csv", "pfs_csv"])
+def test_a_device_as_data_is_refused_before_reading(key, tmp_path, cli):
+    cfg = tmp_path / "f.toml"
+    cfg.write_text(Path("experiments/configs/calibrate_pfs.toml").read_text().replace(
+        'pfs_csv = "../data/synthetic_pfs.csv"', f'{key} = "/dev/zero"'))
+    status, _, err = cli(["fit", cfg, "--out", tmp_path / "out"])
+    assert status == 2 and "not a regular file" in err and not (tmp_path / "out").exists()
+
+
+def test_a_prior_from_a_device_is_refused(tmp_path, cli):
+    cfg = tmp_path / "p.toml"
+    text = Path("experiments/configs/predict_patient.toml").read_text()
+    text = text.replace('kinetics_csv = "../data/example_patient.csv"',
+                        f'kinetics_csv = "{Path("experiments/data/example_patient.csv").resolve()}"')
+    cfg.write_text(text + '\n[prior]\nfrom = "/dev/zero"\n' if "[prior]" not in text else
+                   text.replace("[prior]", '[prior]\nfrom = "/dev/zero"', 1))
+    status, _, err = cli(["predict", cfg, "--out", tmp_path / "out"])
+    assert status == 2 and "not a regular file" in err
+
+
+def test_an_oversized_input_is_refused(tmp_path, cli, monkeypatch):
+    monkeypatch.setenv("CARTSIM_MAX_INPUT_MB", "0.001")
+    cfg = tmp_path / "big.toml"
+    cfg.write_text("# padding\n" * 200 + "[cohort]\nn = 10\n")
+    status, _, err = cli(["run", cfg, "--out", tmp_path / "out"])
+    assert status == 2 and "over the limit" in err
+
+
+@pytest.mark.parametrize(("argv", "culprit"), [
+    (["trajectory", "--set", "K_C=1e-300"], "parameter K_C: must be a number >= 1e-06 and <= 1e+15"),
+    (["trajectory", "--set", "K_C=1e300"], "parameter K_C: must be a number >= 1e-06 and <= 1e+15"),
+    (["patient", "--set", "K_C=1e300"], "parameter K_C"),
+    (["trajectory", "--set", "r_B=50"], "the ODE solver gave up"),
+    (["trajectory", "--t-end", "8000"], "the ODE solver gave up"),
+    (["trajectory", "--t-end", "1e308", "--dt", "1e-300"], "t_end: must be a number > 0 and <= 36525"),
+    (["trajectory", "--t-end", "30000", "--dt", "1e-320"], "at most 10,000,000 rows"),
+])
+def test_runaway_solves_end_in_one_line(argv, culprit, cli):
+    status, _, err = cli(argv)
+    assert status == 2 and culprit in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_the_step_budget_is_reported_not_a_number():
+    """The kernels' give-up flag reaches the entry points as an error, never as a NaN result (the exact oracle
+    of this patient is fine: Kendall's solve holds no tumour to overflow, and P(cure) = 0 is its answer)."""
+    import numpy as np
+
+    import hybrid
+    from hybrid.errors import CartsimError
+
+    p = hybrid.Parameters.from_preset(None, r_B=50)
+    for call in (lambda: hybrid.mean_field([p], np.array([0.0, 100.0])),
+                 lambda: hybrid.solve_trajectory(p, np.linspace(0.0, 100.0, 11))):
+        with pytest.raises(CartsimError, match="gave up"):
+            call()
+
+
+def test_populations_are_never_negative(cli):
+    import io
+
+    import pandas as pd
+
+    status, out, _ = cli(["trajectory", "--set", "rho_C=1000", "--t-end", "60"])
+    assert status == 0 and (pd.read_csv(io.StringIO(out)).drop(columns="t_days") >= 0).all().all()
+
+
+# -- item 8: fits that cannot hang --------------------------------------------------------------------------
+def test_kinetics_beyond_follow_up_is_refused(tmp_path, cli):
+    csv = tmp_path / "k.csv"
+    csv.write_text("patient,day,car_t_per_ul\n1,1e5,10\n")
+    cfg = tmp_path / "f.toml"
+    cfg.write_text(f'kind = "fit"\n[data]\nkinetics_csv = "{csv}"\n[free.K_C]\nbounds = [1e10, 1e12]\n')
+    status, _, err = cli(["fit", cfg, "--out", tmp_path / "out"])
+    assert status == 2 and "beyond the follow-up" in err
+
+
+def test_absurd_fit_bounds_are_refused(tmp_path, cli):
+    cfg = tmp_path / "f.toml"
+    cfg.write_text(f'kind = "fit"\n[data]\nkinetics_csv = "{Path("experiments/data/example_patient.csv").resolve()}"'
+                   '\n[free.K_C]\nbounds = [1e-300, 1e300]\n')
+    status, _, err = cli(["fit", cfg, "--out", tmp_path / "out"])
+    assert status == 2 and "K_C" in err and "1e+15" in err, err
+
+
+# -- item 11: validation in linear time --------------------------------------------------------------------
+def test_a_huge_sbml_model_is_refused_by_its_size(tmp_path, cli):
+    import libsbml
+
+    doc = libsbml.SBMLDocument(3, 2)
+    m = doc.createModel()
+    c = m.createCompartment()
+    c.setId("c"), c.setSize(1), c.setConstant(True)
+    for i in range(2500):
+        s = m.createSpecies()
+        s.setId(f"S{i}"), s.setCompartment("c"), s.setInitialAmount(1.0), s.setConstant(False)
+        s.setHasOnlySubstanceUnits(True), s.setBoundaryCondition(False)
+    libsbml.writeSBMLToFile(doc, str(tmp_path / "big.xml"))
+    status, _, err = cli(["patient", "--sbml", tmp_path / "big.xml", "--tumour", "S0"])
+    assert status == 2 and "2,500 species" in err
+
+
+def test_per_patient_kinetics_of_many_patients_are_checked_per_patient(tmp_path):
+    """Linear validation: a day out of order in one patient of thousands is found and named."""
+    from experiments.calibration.data import load_kinetics
+    from hybrid.errors import CartsimError
+
+    rows = [f"p{k},{d},5" for k in range(4000) for d in (1, 7, 14)]
+    rows[3 * 2500 + 2] = "p2500,3,5"
+    csv = tmp_path / "k.csv"
+    csv.write_text("patient,day,car_t_per_ul\n" + "\n".join(rows) + "\n")
+    with pytest.raises(CartsimError, match="patient 'p2500'"):
+        load_kinetics(csv)
+
+
+# -- items 14-17: wrong answers ------------------------------------------------------------------------------
+def test_an_output_directory_is_owned_by_one_run(tmp_path):
+    from experiments.store import owned_out_dir
+    from hybrid.errors import CartsimError
+
+    with owned_out_dir(tmp_path / "out", "cartsim run"):
+        with pytest.raises(CartsimError, match="another cartsim run is writing there"):
+            with owned_out_dir(tmp_path / "out", "cartsim run"):
+                pass
+    with owned_out_dir(tmp_path / "out", "cartsim run"):  # released when the first run ends
+        pass
+
+
+def test_patient_ids_are_text(tmp_path):
+    from experiments.calibration.data import load_kinetics
+
+    csv = tmp_path / "k.csv"
+    csv.write_text("patient,day,car_t_per_ul\n01,1,5\n01,7,9\n1,1,4\n1,7,8\n")
+    assert load_kinetics(csv).patients == ["01", "1"]
+
+
+def test_a_one_observation_fit_reports_no_correlations(tmp_path, cli):
+    import json
+
+    csv = tmp_path / "one.csv"
+    csv.write_text("patient,day,car_t_per_ul\nA,7,20\n")
+    cfg = tmp_path / "f.toml"
+    cfg.write_text(f'kind = "fit"\n[data]\nkinetics_csv = "{csv}"\n[free.K_C]\nbounds = [1e10, 5e11]\n'
+                   '[free.rho_C]\nbounds = [0.005, 0.1]\n')
+    status, _, err = cli(["fit", cfg, "--out", tmp_path / "out"])
+    assert status == 0, err
+    ident = json.loads((tmp_path / "out" / "fit.json").read_text())["patients"]["A"]["identifiability"]
+    assert ident["correlation"] is None and {"K_C", "rho_C"} <= set(ident["not_identifiable"])
+
+
+def test_a_month_zero_row_fits_end_to_end_with_figures(tmp_path, cli):
+    """Item 18: a published curve typed from month 0 (0,1.0 first) runs to its figures."""
+    src = Path("experiments/data/synthetic_pfs.csv").read_text().splitlines()
+    header = next(i for i, line in enumerate(src) if not line.startswith("#"))
+    cols = src[header].split(",")
+    zero = ",".join({"months": "0", "days": "0", "pfs": "1.0", "n_at_risk": "1000"}[c] for c in cols)
+    csv = tmp_path / "km.csv"
+    csv.write_text("\n".join([src[header], zero, *src[header + 1:]]) + "\n")
+    cfg = tmp_path / "f.toml"
+    cfg.write_text(Path("experiments/configs/calibrate_pfs.toml").read_text()
+                   .replace('"../data/synthetic_pfs.csv"', f'"{csv}"')
+                   .replace("starts = 3", "starts = 1").replace("virtual_patients = 20000", "virtual_patients = 2000\n"
+                                                                                           "min_ess = 200"))
+    status, _, err = cli(["fit", cfg, "--out", tmp_path / "out"])
+    assert status == 0, err
+    assert (tmp_path / "out" / "pfs.png").stat().st_size > 1000
+
+
+def test_an_sbml_cohort_with_a_preset_is_told_so(tmp_path, cli):
+    export_sbml("kimmel2021", tmp_path / "k.xml")
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[cohort]\nn = 10\nsbml = "k.xml"\ntumour = "B"\npreset = "kimmel2021"\n')
+    status, _, err = cli(["run", cfg, "--out", tmp_path / "out"])
+    assert status == 2 and "has no presets" in err and "one of ," not in err
+
+
+def test_export_sbml_dash_is_standard_output(tmp_path, cli, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    status, out, _ = cli(["export-sbml", "--model", "kimmel2021", "-"])
+    assert status == 0 and out.lstrip().startswith("<?xml") and not (tmp_path / "-").exists()

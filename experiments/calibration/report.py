@@ -66,7 +66,9 @@ def fit_figures(spec, result: dict[str, Any], out: Path) -> list[Path]:
         ax.step(np.r_[0, months], np.r_[1, p["observed"]], where="post", color="k", label="observed KM")
         ax.plot(np.r_[0, months], np.r_[1, p["fitted"]], "C0-o", ms=3, label="fitted (exact path)")
         if "confirmation" in result:
-            ax.plot(months, result["confirmation"]["monte_carlo"], "C3--", label="calibrated cohort (Monte Carlo)")
+            conf = result["confirmation"]
+            ax.plot(np.array(conf["days"]) / DAYS_PER_MONTH, conf["monte_carlo"], "C3--",
+                    label="calibrated cohort (Monte Carlo)")
         ax.set(xlabel="months", ylabel="progression-free survival", ylim=(0, 1.02),
                title=f"max distance {p['max_vertical_distance']:.3f}")
         ax.legend(fontsize=8)

@@ -21,7 +21,7 @@ from hybrid.models import get_model
 
 from ..config import load_toml, validate
 from ..paths import data_path
-from ..schema import Table, check_number
+from ..schema import Table, check_number, check_param
 from .data import KaplanMeier, PatientKinetics, SummaryKinetics, load_kinetics, load_km
 from .population import Hyper, cohort_config
 
@@ -149,14 +149,19 @@ def validate_fit(cfg: Mapping[str, Any], source: str) -> FitSpec:
             raise CartsimError(f"{source}: {kp}: {name} is also set in [parameters]; a parameter is either fixed "
                                "or fitted")
         t = Table(source, kp, raw)
+        ps = mspec.param_specs[name]
         if isinstance(kinetics, PatientKinetics):
             b = _bounds(source, t, "bounds", 0.0, True)
             if not isinstance(b, tuple):
                 t.fail(t.key("bounds"), "per-patient fits need bounds = [low, high] (units of the parameter)")
+            for i, v in enumerate(b):  # within what the parameter accepts (its physical range included)
+                check_param(source, f"{t.key('bounds')}[{i}]", ps, v)
             t.done(["bounds"])
             spec.individual[name] = b
             continue
         med = _bounds(source, t, "median", 0.0, True)
+        for i, v in enumerate(med if isinstance(med, tuple) else () if med is None else (med,)):
+            check_param(source, f"{t.key('median')}" + (f"[{i}]" if isinstance(med, tuple) else ""), ps, v)
         sig = _bounds(source, t, "sigma", 0.0, False)
         if med is None:
             t.fail(t.key("median"), "missing: [low, high] bounds or a fixed value (units of the parameter)")
