@@ -242,10 +242,14 @@ def test_the_calibration_page_fits_a_per_patient_csv(page, server):
     assert page.locator("img").count() >= 1
 
 
-def test_ctrl_c_stops_the_app_and_leaves_no_process(server):
-    """Last in this module: it stops the module's server. Its temporary folder (the uploads of the tests above)
-    goes with it."""
-    proc, _ = server
+def test_ctrl_c_stops_the_app_and_leaves_no_process(server, page):
+    """Last in this module: it stops the module's server, while a calibration runs. Its temporary folder (the
+    uploads of the tests above) goes with it."""
+    proc, url = server
+    page.goto(url + "/calibration")
+    csv = Path(__file__).resolve().parents[1] / "experiments" / "data" / "synthetic_pfs.csv"
+    _drop(page, "synthetic_pfs.csv", csv.read_text())
+    page.get_by_text("fitting synthetic_pfs.csv").wait_for()
     uploads = list(Path(tempfile.gettempdir()).glob("cartsim-app-*/session-*/uploads/*"))
     assert uploads  # the dropped files of the tests above
     children = psutil.Process(proc.pid).children(recursive=True)

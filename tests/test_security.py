@@ -282,3 +282,83 @@ def test_export_sbml_dash_is_standard_output(tmp_path, cli, monkeypatch):
     monkeypatch.chdir(tmp_path)
     status, out, _ = cli(["export-sbml", "--model", "kimmel2021", "-"])
     assert status == 0 and out.lstrip().startswith("<?xml") and not (tmp_path / "-").exists()
+
+
+# -- items 9, 17, 19: processes, huge times, wording -------------------------------------------------------
+def test_workers_of_a_killed_fit_die_with_it(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    psutil = pytest.importorskip("psutil")
+    proc = subprocess.Popen([sys.executable, "-m", "experiments.cli", "fit", "experiments/configs/calibrate_pfs.toml",
+                             "--workers", "2", "--quiet", "--out", str(tmp_path / "o")],
+                            env={**os.environ, "MPLBACKEND": "Agg"}, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    parent = psutil.Process(proc.pid)
+
+    def workers():
+        out = []
+        for c in parent.children(recursive=True):
+            try:
+                if "resource_tracker import" not in " ".join(c.cmdline()):
+                    out.append(c)
+            except (psutil.ZombieProcess, psutil.NoSuchProcess):
+                pass
+        return out
+
+    for _ in range(1200):
+        if len(workers()) >= 2:
+            break
+        time.sleep(0.1)
+    everyone = parent.children(recursive=True)
+    assert len(everyone) >= 2, "the fit's pool never started"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    _, alive = psutil.wait_procs(everyone, timeout=15)
+    assert not alive, f"survived their parent: {[p.pid for p in alive]}"
+
+
+def test_a_curve_beyond_follow_up_is_named(tmp_path):
+    from experiments.calibration.data import load_km
+    from hybrid.errors import CartsimError
+
+    csv = tmp_path / "km.csv"
+    csv.write_text("months,pfs\n3,0.8\n1e6,0.5\n")
+    with pytest.raises(CartsimError, match=r"row 3: months 1e6 .* beyond the follow-up of 730 days"):
+        load_km(csv, 730.0)
+
+
+def test_a_terminated_fit_does_not_promise_resume(monkeypatch, cli):
+    from experiments import cli as cli_module
+    from experiments.cli_run import Terminated
+
+    def stopped(args):
+        raise Terminated
+
+    parser = cli_module.build_parser
+
+    def patched():
+        p = parser()
+        for action in p._subparsers._group_actions[0].choices.values():
+            if action.prog.endswith(" fit"):
+                action.set_defaults(handler=stopped)
+        return p
+
+    monkeypatch.setattr(cli_module, "build_parser", patched)
+    status, _, err = cli(["fit", "experiments/configs/calibrate_pfs.toml", "--out", "unused"])
+    assert status == 143 and "terminated" in err and "--resume" not in err
+
+
+def test_the_compile_notice_is_given_once(tmp_path):
+    from hybrid import jitcache
+
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "k.py").write_text("x = 1\n")
+    assert jitcache.refresh(pkg) is True  # first use: say it
+    assert jitcache.refresh(pkg) is False  # nothing compiled yet (a failed run), sources unchanged: silent
+    (pkg / "k.py").write_text("x = 22\n")
+    assert jitcache.refresh(pkg) is True
