@@ -43,7 +43,7 @@ from .schedule import apply_doses, next_stop, reached
 OUTCOME_CURE = 0
 OUTCOME_PROGRESSION = 1
 OUTCOME_CENSORED = 2
-OUTCOME_FAILED = 3  # the ODE gave up (integrator.MAX_STEPS, or an overflowing solution): reported as an error
+OUTCOME_FAILED = 3  # the ODE gave up (integrator.MAX_REJECTED, or an overflowing solution): reported as an error
 OUTCOME_NAMES = ("cure", "progression", "censored")
 
 # Slots of the readout vector returned by ``run_patient``.

@@ -137,9 +137,9 @@ def _check_solved(spec: ModelSpec, b: _Batch, failed: np.ndarray) -> None:
     unusual = [f"{n}={v:.4g}" for n, v in zip(spec.param_names, b.P[k], strict=True) if v != base[n]][:6]
     given = f" ({', '.join(unusual)})" if unusual else ""
     raise CartsimError(f"model {spec.name}: the ODE solver gave up on patient {k}{given} after "
-                       f"{integrator.MAX_STEPS:,} steps or on an overflowing solution: the parameters make the "
-                       "model too stiff or explosive for its follow-up; check them against `cartsim models "
-                       f"{spec.name}`")
+                       f"{integrator.MAX_REJECTED:,} rejected steps or on an overflowing solution: the parameters "
+                       "make the model too stiff or explosive for its follow-up; check them against `cartsim "
+                       f"models {spec.name}`")
 
 
 def _option_vector(options: SimOptions, prog_level: float = np.inf) -> np.ndarray:

@@ -301,7 +301,7 @@ def run_batch_tabulated(rates, P, S, eligible, tumour, effector, birth, death, X
             recs = hazard_table(raw, ns, tr, birth, effector)
             tot_c, s_end, peaks, auc_cut = table_summaries(recs, m, X0[k, effector], opt[O_AUC_UNTIL])
         log_cure[k] = out[0]
-        if np.isnan(out[0]):  # the solve gave up (integrator.MAX_STEPS): no table to walk
+        if np.isnan(out[0]):  # the solve gave up (integrator.MAX_REJECTED): no table to walk
             readouts[k, R_OUTCOME] = OUTCOME_FAILED
             continue
         o[O_PROG_LEVEL] = prog_factor * X0[k, tumour]

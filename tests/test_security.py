@@ -362,3 +362,20 @@ def test_the_compile_notice_is_given_once(tmp_path):
     assert jitcache.refresh(pkg) is False  # nothing compiled yet (a failed run), sources unchanged: silent
     (pkg / "k.py").write_text("x = 22\n")
     assert jitcache.refresh(pkg) is True
+
+
+def test_the_integrator_gives_up_past_its_budget_of_rejections():
+    """The budget itself (the parameter ranges keep every shipped model far from it): past MAX_REJECTED, or on
+    a non-finite error, a step poisons its result and marks the integration failed; otherwise it is as tried."""
+    import numpy as np
+
+    from hybrid import integrator as ig
+
+    ctx, ynew, K = np.zeros(ig.CTX_SIZE), np.ones(3), np.ones((7, 3))
+    assert ig._over_budget(ctx, 1.0, 0.5, 2.0, ynew, K) == (0.5, 2.0) and ctx[ig.CTX_FAILED] == 0
+    ctx[ig.CTX_STEPS] = ig.MAX_REJECTED + 1
+    assert ig._over_budget(ctx, 1.0, 0.5, 2.0, ynew, K) == (1.0, 0.0)
+    assert ctx[ig.CTX_FAILED] == 1 and np.isnan(ynew).all() and np.isnan(K[6]).all()
+    ctx = np.zeros(ig.CTX_SIZE)
+    ig._over_budget(ctx, 1.0, 0.5, np.nan, np.ones(3), np.ones((7, 3)))
+    assert ctx[ig.CTX_FAILED] == 1
