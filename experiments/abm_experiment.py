@@ -27,6 +27,7 @@ from hybrid.constraints import POSITIVE, Interval
 from hybrid.errors import CartsimError
 
 from .schema import check
+from .store import write_json
 from .summary import wilson
 
 _COUNT = Interval(lo=1, integer=True)
@@ -289,7 +290,7 @@ def run(spec: AbmSpec, out_dir: Path, map_fn, quiet: bool = True) -> dict[str, A
     summary["figures"] = [plot_elimination(summary, out_dir / "elimination.png"),
                           plot_timecourse(series, labels, spec, out_dir / "timecourse.png")]
     summary = _clean(summary)
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=1))
+    write_json(out_dir / "summary.json", summary)
     if not quiet:
         for lab in labels:
             a = summary["per_arm"][lab]

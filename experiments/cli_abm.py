@@ -14,7 +14,7 @@ from typing import Any
 
 from hybrid.errors import CartsimError
 
-from .store import owned_out_dir
+from .store import owned_out_dir, write_json
 
 __all__ = ["register", "main", "parse_sets", "run_abm"]
 
@@ -104,7 +104,7 @@ def run_abm(scenario: str, overrides: dict[str, Any], steps: int | None, seed: i
             snaps.append(name)
         save_gif(out / "animation.gif", rec.frames, model.vessel)
         summary["files"] = ["series.parquet", "summary.json", *snaps, "animation.gif"]
-        (out / "summary.json").write_text(json.dumps(summary, indent=1, default=float))
+        write_json(out / "summary.json", summary)
     return summary
 
 

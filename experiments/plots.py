@@ -13,9 +13,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from hybrid.models import get_model  # noqa: E402
-from hybrid.units import cells_to_blood  # noqa: E402
+from hybrid.units import DAYS_PER_MONTH, cells_to_blood  # noqa: E402
 
-from .summary import DAYS_PER_MONTH, kaplan_meier  # noqa: E402
+from .summary import kaplan_meier  # noqa: E402
 
 MOFFITT_CART = pd.read_csv(Path(__file__).resolve().parent / "data" / "moffitt_zuma1_cart.csv", comment="#")
 """Moffitt ZUMA-1 CAR T counts, cells/µL, median and IQR (Kimmel et al. 2021, §3d): the file calibration fits."""

@@ -10,7 +10,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-DAYS_PER_MONTH = 365.25 / 12
+from hybrid.units import DAYS_PER_MONTH
+
 PFS_MONTHS = (6, 12, 24)
 
 

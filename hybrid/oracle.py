@@ -49,6 +49,7 @@ from .integrator import (
     CTX_TUMOUR,
     KIND_BRANCHING,
     KIND_HYBRID,
+    KIND_KENDALL,
     NO_REFCOUNT,
     RatesFn,
     adaptive_branching_step,
@@ -121,7 +122,7 @@ def kendall_solve(rates, p, S, tumour, birth, death, effector, x0, rtol, atol, d
     nr, ns = S.shape
     IR = ns + 1
     II = ns + 2
-    y, ynew, ytmp, K, xs, a, ctx = workspace(S, 1.0)
+    y, ynew, ytmp, K, xs, a, ctx = workspace(S, KIND_KENDALL)
     ny = y.shape[0]
     ctx[CTX_TUMOUR] = tumour
     ctx[CTX_BIRTH] = birth

@@ -16,6 +16,10 @@ CELLS_PER_ML = 1.0e9
 """Tumour cells per ml of tumour volume."""
 
 
+DAYS_PER_MONTH = 365.25 / 12
+"""Days in a month, as survival curves in months are read (a Julian year over 12)."""
+
+
 def blood_to_cells(per_ul, cells_per_ul: float = CELLS_PER_UL):
     """Blood count in cells/µL -> cells in the body."""
     return np.multiply(per_ul, cells_per_ul)

@@ -22,8 +22,7 @@ import pandas as pd
 
 from hybrid.errors import CartsimError
 from hybrid.inputs import quote, read_input
-
-from ..summary import DAYS_PER_MONTH
+from hybrid.units import DAYS_PER_MONTH
 
 
 @dataclass(frozen=True)

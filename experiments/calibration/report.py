@@ -8,8 +8,10 @@ from typing import Any
 import numpy as np
 import tomli_w
 
+from hybrid.units import DAYS_PER_MONTH
+
 from ..store import atomic_path
-from ..summary import DAYS_PER_MONTH, kaplan_meier
+from ..summary import kaplan_meier
 from .data import KaplanMeier, PatientKinetics, SummaryKinetics
 
 

@@ -12,9 +12,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from hybrid.units import DAYS_PER_MONTH
+
 from ..config import validate
 from ..simulate import simulate_chunk
-from ..summary import DAYS_PER_MONTH, kaplan_meier
+from ..summary import kaplan_meier
 from .population import cohort_config
 
 EXAMPLE_BASE: dict[str, Any] = {"cohort": {"model": "kimmel2021", "preset": "kimmel2021", "seed": 7,
