@@ -13,6 +13,7 @@ import ipaddress
 import os
 import secrets
 import shutil
+import signal
 import socket
 import sys
 import tempfile
@@ -94,6 +95,10 @@ class TokenGate:
         return await self.app(scope, receive, with_cookie)
 
 
+def _exit_on_sigterm(signum, frame) -> None:
+    raise SystemExit(143)
+
+
 def cmd_app(args: argparse.Namespace) -> int:
     if not 0 < args.port < 65536:
         raise CartsimError(f"--port must be 1-65535, got {args.port}")
@@ -123,7 +128,10 @@ def cmd_app(args: argparse.Namespace) -> int:
         served = TokenGate(app, token) if token else app
         query = f"?token={token}" if token else ""
         print(f"cartsim app: http://{args.host}:{args.port}/{query}  (Ctrl-C stops it)", flush=True)
-        # uvicorn stops on SIGINT and SIGTERM alike; jobs are daemon threads and processes that end with it
+        # uvicorn stops on SIGINT and SIGTERM alike, then raises the signal again under the handler it found:
+        # ours turns SIGTERM into SystemExit, so the folder below is removed (the default handler would kill
+        # the process first). Jobs are daemon threads and processes that end with it.
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
         uvicorn.Server(uvicorn.Config(served, host=args.host, port=args.port, log_level="warning")).run()
     finally:
         shutil.rmtree(root, ignore_errors=True)

@@ -5,6 +5,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -81,6 +82,7 @@ def _free_port() -> int:
 
 def test_beyond_loopback_the_app_warns_and_needs_its_token():
     port = _free_port()
+    before = set(Path(tempfile.gettempdir()).glob("cartsim-app-*"))
     proc = subprocess.Popen([sys.executable, "-c", "from experiments.cli import main; raise SystemExit(main())",
                              "app", "--host", "0.0.0.0", "--port", str(port), "--token", "tok-123"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -103,5 +105,8 @@ def test_beyond_loopback_the_app_warns_and_needs_its_token():
         ok = urllib.request.urlopen(f"http://127.0.0.1:{port}/?token=tok-123", timeout=60)
         assert ok.status == 200 and any("cartsim_token=tok-123" in c for c in ok.headers.get_all("set-cookie"))
     finally:
-        proc.terminate()
+        proc.terminate()  # SIGTERM, as a service manager stops it
         proc.wait(30)
+    assert proc.returncode == 143
+    left = set(Path(tempfile.gettempdir()).glob("cartsim-app-*")) - before
+    assert not left, f"the server's folder outlived it: {left}"
