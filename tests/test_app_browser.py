@@ -242,6 +242,34 @@ def test_the_calibration_page_fits_a_per_patient_csv(page, server):
     assert page.locator("img").count() >= 1
 
 
+def test_beyond_loopback_the_browser_needs_the_token(browser):
+    """Issue 20, item 5: served on 0.0.0.0, the page is refused without its token and works with it (the token
+    sets a cookie, so the page's own requests and websocket pass)."""
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-c", "from experiments.cli import main; raise SystemExit(main())",
+                             "app", "--host", "0.0.0.0", "--port", str(port), "--token", "browser-tok"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            env={**os.environ, "MPLBACKEND": "Agg"})
+    try:
+        assert "?token=browser-tok" in proc.stdout.readline()
+        for _ in range(300):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.2)
+        p = browser.new_page()
+        p.set_default_timeout(90_000)
+        refused = p.goto(f"http://127.0.0.1:{port}/cohort")
+        assert refused.status == 403 and "token" in p.inner_text("body")
+        p.goto(f"http://127.0.0.1:{port}/cohort?token=browser-tok")
+        p.get_by_role("button", name="Run").wait_for()  # the app itself, over its websocket
+        p.close()
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
 def test_ctrl_c_stops_the_app_and_leaves_no_process(server, page):
     """Last in this module: it stops the module's server, while a calibration runs. Its temporary folder (the
     uploads of the tests above) goes with it."""
