@@ -12,6 +12,7 @@ import shutil
 import tempfile
 import threading
 from collections.abc import Sequence
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,7 @@ class CohortJob:
 
     def __init__(self, config: str | Path, overrides: Sequence[str] = (), workers: int | None = None,
                  roots: Sequence[str | Path] | None = None, area: str | Path | None = None):
-        with confined(*roots) if roots is not None else _nothing():
+        with confined(*roots) if roots is not None else nullcontext():
             cfg, source = load(config, overrides)
             spec = validate(cfg, source)
             check_overrides(cfg, overrides, source)
@@ -123,14 +124,6 @@ class CohortJob:
         if self.dir is not None and self.state != "running":
             shutil.rmtree(self.dir, ignore_errors=True)
             self.dir = None
-
-
-class _nothing:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 def _fit_child(csv: str, out: str, parent: int) -> None:

@@ -77,7 +77,7 @@ class Interval(Constraint):
 
     def contains_array(self, x: np.ndarray) -> np.ndarray:
         """Elementwise :meth:`contains` (NaN is outside every interval)."""
-        ok = np.ones(np.shape(x), dtype=bool) & ~np.isnan(x)
+        ok = ~np.isnan(x)
         if self.lo is not None:
             ok &= (x > self.lo) if self.lo_open else (x >= self.lo)
         if self.hi is not None:

@@ -5,18 +5,17 @@ downloaded: the project's setup installs Debian's chromium; without it these tes
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import psutil
 import pytest
+from app_server import start_app, wait_listening
 
 from experiments.jobs import CohortJob
 
@@ -28,30 +27,15 @@ FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "-
          "--disable-component-update", "--disable-sync"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server():
     if not Path(CHROMIUM).exists():
         pytest.fail("Chromium is not installed: run ./env.sh (as root it installs Debian's chromium) or "
                     "apt-get install chromium chromium-driver")
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-c", "from experiments.cli import main; raise SystemExit(main())",
-                             "app", "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, env={**os.environ, "MPLBACKEND": "Agg", "CARTSIM_TEST_SECRET": SECRET})
+    proc, port = start_app(env={"CARTSIM_TEST_SECRET": SECRET})
     line = proc.stdout.readline()
     assert f"http://127.0.0.1:{port}/" in line, line
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            time.sleep(0.2)
+    wait_listening(port)
     yield proc, f"http://127.0.0.1:{port}"
     if proc.poll() is None:
         proc.kill()
@@ -245,19 +229,10 @@ def test_the_calibration_page_fits_a_per_patient_csv(page, server):
 def test_beyond_loopback_the_browser_needs_the_token(browser):
     """Issue 20, item 5: served on 0.0.0.0, the page is refused without its token and works with it (the token
     sets a cookie, so the page's own requests and websocket pass)."""
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-c", "from experiments.cli import main; raise SystemExit(main())",
-                             "app", "--host", "0.0.0.0", "--port", str(port), "--token", "browser-tok"],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                            env={**os.environ, "MPLBACKEND": "Agg"})
+    proc, port = start_app("--host", "0.0.0.0", "--token", "browser-tok", stderr=subprocess.DEVNULL)
     try:
         assert "?token=browser-tok" in proc.stdout.readline()
-        for _ in range(300):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.2)
+        wait_listening(port)
         p = browser.new_page()
         p.set_default_timeout(90_000)
         refused = p.goto(f"http://127.0.0.1:{port}/cohort")

@@ -1,10 +1,7 @@
 """The web app's limits and file rule without a browser (issue 20, items 5, 10, 17): uploads, job slots, cohort
 size, Cancel, the token beyond loopback."""
 
-import os
-import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -13,6 +10,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from app_server import start_app, wait_listening
 
 from experiments import app_files
 from experiments.jobs import CohortJob
@@ -74,29 +72,14 @@ def test_cancel_ends_every_thread_before_it_says_cancelled(monkeypatch):
     assert job.dir is None
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_beyond_loopback_the_app_warns_and_needs_its_token():
-    port = _free_port()
     before = set(Path(tempfile.gettempdir()).glob("cartsim-app-*"))
-    proc = subprocess.Popen([sys.executable, "-c", "from experiments.cli import main; raise SystemExit(main())",
-                             "app", "--host", "0.0.0.0", "--port", str(port), "--token", "tok-123"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "MPLBACKEND": "Agg"})
+    proc, port = start_app("--host", "0.0.0.0", "--token", "tok-123", stderr=subprocess.PIPE)
     try:
         warning = proc.stderr.readline()
         assert "WARNING" in warning and "0.0.0.0" in warning
         assert "?token=tok-123" in proc.stdout.readline()
-        for _ in range(300):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.2)
+        wait_listening(port)
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30)
         assert refused.value.code == 403

@@ -109,15 +109,10 @@ def load_kinetics(path: str | Path, max_days: float | None = None) -> PatientKin
     follow-up, with 1% of slack). Patient ids are text as written (``01`` and ``1`` are two patients)."""
     path = Path(path)
     df = _read(path)
-    if "day" in df.columns and max_days is not None:
-        day = _numeric(path, df, "day")
-        if (day > max_days * 1.01).any():
-            k = int(np.argmax(day > max_days * 1.01))
-            raise CartsimError(f"{path}: column 'day', row {k + 2}: day {day[k]:g} is beyond the follow-up of "
-                               f"{max_days:g} days (cohort.follow_up_days)")
     if "median" in df.columns or "q25" in df.columns:
         _need(path, df, ("day", "median", "q25", "q75"), "summary kinetics")
         day, med, q25, q75 = (_numeric(path, df, c) for c in ("day", "median", "q25", "q75"))
+        _within_follow_up(path, df, "day", day, max_days)
         for name, x in (("median", med), ("q25", q25), ("q75", q75)):
             if (x <= 0).any():
                 raise CartsimError(f"{path}: column {name!r}: counts must be > 0 cells/µL (a log-scale fit), "
@@ -136,6 +131,7 @@ def load_kinetics(path: str | Path, max_days: float | None = None) -> PatientKin
     if (patient == "").any():
         raise CartsimError(f"{path}: column 'patient', row {int(np.argmax(patient == '')) + 2}: empty patient id")
     day = _numeric(path, df, "day")
+    _within_follow_up(path, df, "day", day, max_days)
     has_lloq = "lloq" in df.columns
     value = _numeric(path, df, "car_t_per_ul", allow_nan=has_lloq)
     censored = np.zeros(len(df), dtype=bool)
@@ -161,6 +157,16 @@ def load_kinetics(path: str | Path, max_days: float | None = None) -> PatientKin
         raise CartsimError(f"{path}: day (patient {quote(patient[order][k])}): values must be strictly increasing "
                            f"(out of order at {day[order][k + 1]:g} after {day[order][k]:g})")
     return PatientKinetics(patient, day, value, censored)
+
+
+def _within_follow_up(path: Path, df: pd.DataFrame, col: str, days: np.ndarray, max_days: float | None) -> None:
+    """No time (``days``, read from column ``col``) beyond the follow-up ``max_days``, with 1% of slack: a curve
+    read to "24 months" (730.5 days) belongs to a 730-day follow-up."""
+    if max_days is None or not (days > max_days * 1.01).any():
+        return
+    k = int(np.argmax(days > max_days * 1.01))
+    raise CartsimError(f"{path}: row {k + 2}: {col} {df[col].iloc[k].strip()} ({days[k]:g} days) is beyond the "
+                       f"follow-up of {max_days:g} days; shorten the data or lengthen cohort.follow_up_days")
 
 
 def _increasing(path: Path, x: np.ndarray, what: str) -> None:
@@ -194,12 +200,7 @@ def load_km(path: str | Path, max_days: float | None = None) -> KaplanMeier:
         raise CartsimError(f"{path}: column {pcol!r}: values must lie in [0, 1] (fractions) or [0, 100] (percent)")
     if (t < 0).any():
         raise CartsimError(f"{path}: times must be >= 0")
-    # 1% of slack: a curve read to "24 months" (730.5 days) belongs to a 730-day follow-up
-    if max_days is not None and (t > max_days * 1.01).any():
-        k = int(np.argmax(t > max_days * 1.01))
-        raise CartsimError(f"{path}: row {k + 2}: {unit} {df[unit].iloc[k].strip()} ({t[k]:g} days) is beyond "
-                           f"the follow-up of {max_days:g} days; shorten the curve or lengthen "
-                           "cohort.follow_up_days")
+    _within_follow_up(path, df, unit, t, max_days)
     if t[0] == 0.0 and pfs[0] < 0.99:
         raise CartsimError(f"{path}: row 2: a Kaplan-Meier curve starts at PFS 1 at time 0, got {pfs[0]:g}")
     _increasing(path, t, "time")

@@ -18,6 +18,7 @@ import numpy as np
 from hybrid.constraints import Interval
 from hybrid.errors import CartsimError
 from hybrid.models import get_model
+from hybrid.params import ParamSpec
 
 from ..config import load_toml, validate
 from ..paths import data_path
@@ -70,10 +71,11 @@ class PredictSpec:
     draws: int = 400
 
 
-def _base(source: str, cfg: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
+def _base(source: str, cfg: Mapping[str, Any]) -> tuple[dict[str, Any], str, float]:
+    """The population's own tables, checked as a cohort: the tables, the model's name, the follow-up (days)."""
     base = {k: copy.deepcopy(cfg[k]) for k in _COHORT_TABLES if k in cfg}
-    spec = validate({"kind": "cohort", **base}, source)  # the population's own tables, checked as a cohort
-    return base, spec.model
+    spec = validate({"kind": "cohort", **base}, source)
+    return base, spec.model, spec.options.t_end
 
 
 def _path(source: str, t: Table, key: str) -> Path | None:
@@ -81,8 +83,15 @@ def _path(source: str, t: Table, key: str) -> Path | None:
     return None if raw is None else data_path(source, t.key(key), raw)
 
 
-def _bounds(source: str, t: Table, key: str, lo_ok: float, log: bool) -> tuple[float, float] | float | None:
-    """``key = [lo, hi]`` (free) or ``key = value`` (fixed)."""
+def _bounds(source: str, t: Table, key: str, lo_ok: float, log: bool,
+            param: ParamSpec | None = None) -> tuple[float, float] | float | None:
+    """``key = [lo, hi]`` (free) or ``key = value`` (fixed); values of a model parameter (``param``) must also
+    be values it accepts, its physical range included."""
+
+    def one(keypath: str, x: Any) -> float:
+        x = check_number(source, keypath, x, lo=lo_ok, lo_open=log)
+        return x if param is None else check_param(source, keypath, param, x)
+
     if not t.has(key):
         t.seen.add(key)
         return None
@@ -90,12 +99,11 @@ def _bounds(source: str, t: Table, key: str, lo_ok: float, log: bool) -> tuple[f
     if isinstance(v, list):
         if len(v) != 2:
             t.fail(t.key(key), "must be [low, high] bounds or a fixed number")
-        lo = check_number(source, f"{t.key(key)}[0]", v[0], lo=lo_ok, lo_open=log)
-        hi = check_number(source, f"{t.key(key)}[1]", v[1], lo=lo_ok, lo_open=log)
+        lo, hi = one(f"{t.key(key)}[0]", v[0]), one(f"{t.key(key)}[1]", v[1])
         if not lo < hi:
             t.fail(t.key(key), f"bounds must satisfy low < high, got [{lo:g}, {hi:g}]")
         return (lo, hi)
-    return check_number(source, t.key(key), v, lo=lo_ok, lo_open=log)
+    return one(t.key(key), v)
 
 
 def _start(source: str, t: Table, bounds: tuple[float, float], log: bool, key: str) -> float:
@@ -104,20 +112,22 @@ def _start(source: str, t: Table, bounds: tuple[float, float], log: bool, key: s
     return float(v)
 
 
-def _header(cfg: Mapping[str, Any], source: str, kind: str) -> tuple[Table, str, dict[str, Any], str, Any]:
-    """The top table, title, population base tables, model name and model spec shared by fit and predict."""
+def _header(cfg: Mapping[str, Any], source: str, kind: str
+            ) -> tuple[Table, str, dict[str, Any], str, Any, float]:
+    """The top table, title, population base tables, model name, model spec and follow-up (days) shared by fit
+    and predict."""
     top = Table(source, "", cfg)
     top.choice("kind", (kind,))
     title = top.string("title", "") or ""
     top.string("description")
     for k in _COHORT_TABLES:
         top.seen.add(k)
-    base, model = _base(source, cfg)
-    return top, title, base, model, get_model(model)
+    base, model, follow_up = _base(source, cfg)
+    return top, title, base, model, get_model(model), follow_up
 
 
 def validate_fit(cfg: Mapping[str, Any], source: str) -> FitSpec:
-    top, title, base, model, mspec = _header(cfg, source, "fit")
+    top, title, base, model, mspec, follow_up = _header(cfg, source, "fit")
 
     d = top.table("data") or top.fail("data", "missing [data] table (kinetics_csv and/or pfs_csv)")
     kin_path, km_path = _path(source, d, "kinetics_csv"), _path(source, d, "pfs_csv")
@@ -125,7 +135,6 @@ def validate_fit(cfg: Mapping[str, Any], source: str) -> FitSpec:
     d.done(["kinetics_csv", "pfs_csv", "n_patients"])
     if kin_path is None and km_path is None:
         d.fail(d.path, "needs kinetics_csv and/or pfs_csv")
-    follow_up = validate({"kind": "cohort", **base}, source).options.t_end
     kinetics = load_kinetics(kin_path, follow_up) if kin_path else None
     km = load_km(km_path, follow_up) if km_path else None
     if km is not None and km.n_at_risk is None and n_patients is None:
@@ -151,17 +160,13 @@ def validate_fit(cfg: Mapping[str, Any], source: str) -> FitSpec:
         t = Table(source, kp, raw)
         ps = mspec.param_specs[name]
         if isinstance(kinetics, PatientKinetics):
-            b = _bounds(source, t, "bounds", 0.0, True)
+            b = _bounds(source, t, "bounds", 0.0, True, ps)
             if not isinstance(b, tuple):
                 t.fail(t.key("bounds"), "per-patient fits need bounds = [low, high] (units of the parameter)")
-            for i, v in enumerate(b):  # within what the parameter accepts (its physical range included)
-                check_param(source, f"{t.key('bounds')}[{i}]", ps, v)
             t.done(["bounds"])
             spec.individual[name] = b
             continue
-        med = _bounds(source, t, "median", 0.0, True)
-        for i, v in enumerate(med if isinstance(med, tuple) else () if med is None else (med,)):
-            check_param(source, f"{t.key('median')}" + (f"[{i}]" if isinstance(med, tuple) else ""), ps, v)
+        med = _bounds(source, t, "median", 0.0, True, ps)
         sig = _bounds(source, t, "sigma", 0.0, False)
         if med is None:
             t.fail(t.key("median"), "missing: [low, high] bounds or a fixed value (units of the parameter)")
@@ -205,14 +210,14 @@ def validate_fit(cfg: Mapping[str, Any], source: str) -> FitSpec:
 
 
 def validate_predict(cfg: Mapping[str, Any], source: str) -> PredictSpec:
-    top, title, base, model, mspec = _header(cfg, source, "predict")
+    top, title, base, model, mspec, follow_up = _header(cfg, source, "predict")
     d = top.table("data") or top.fail("data", "missing [data] table (kinetics_csv, error_sigma)")
     path = _path(source, d, "kinetics_csv")
     if path is None:
         d.fail(d.key("kinetics_csv"), "missing: one patient's counts (patient,day,car_t_per_ul[,lloq])")
     es = d.value("error_sigma", Interval(lo=0.0, lo_open=True), 0.5)
     d.done(["kinetics_csv", "error_sigma"])
-    kin = load_kinetics(path, validate({"kind": "cohort", **base}, source).options.t_end)
+    kin = load_kinetics(path, follow_up)
     if not isinstance(kin, PatientKinetics) or len(kin.patients) != 1:
         d.fail(d.key("kinetics_csv"), "needs per-patient rows of exactly one patient")
     pt = top.table("prior") or top.fail("prior", "missing [prior.NAME] tables (median, sigma)")
