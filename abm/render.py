@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-__all__ = ["FrameRecorder", "frame_rgb", "save_snapshot", "save_gif", "COLOURS"]
+__all__ = ["FrameRecorder", "frame_rgb", "save_gif", "COLOURS"]
 
 #: RGB per tumour class code (0 empty, 1 high, 2 low, 3 negative), then vessel, CAR T active, exhausted.
 COLOURS = {
@@ -54,35 +54,11 @@ class FrameRecorder:
             self.frames.append((model.time_hours, model.tumour_class.copy(), model.car_t.copy()))
 
 
-def save_snapshot(path: Path, tumour_class: np.ndarray, car_t: np.ndarray, vessel: np.ndarray | None,
-                  title: str, site_um: float) -> None:
-    """One PNG with a legend and scale (matplotlib)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import Patch
-
-    img = frame_rgb(tumour_class, car_t, vessel)
-    w, h = tumour_class.shape
-    fig, ax = plt.subplots(figsize=(7.6, 5.6), dpi=110)
-    ax.imshow(img, extent=(0, w * site_um / 1000, 0, h * site_um / 1000), interpolation="nearest")
-    ax.set_xlabel("x (mm)")
-    ax.set_ylabel("y (mm)")
-    ax.set_title(title, fontsize=10)
-    labels = [("high", "antigen-high"), ("low", "antigen-low"), ("negative", "antigen-negative"),
-              ("vessel", "vessel"), ("car_t_active", "CAR T active"), ("car_t_exhausted", "CAR T exhausted")]
-    handles = [Patch(color=np.array(COLOURS[k]) / 255, label=lab) for k, lab in labels]
-    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)
-    fig.savefig(path, bbox_inches="tight")
-    plt.close(fig)
-
-
 def save_gif(path: Path, frames: list[tuple[float, np.ndarray, np.ndarray]], vessel: np.ndarray | None,
              ms_per_frame: int = 120) -> None:
     """Animated GIF of recorded frames (Pillow)."""
     if not frames:
         raise ValueError("no frames recorded")
     images = [Image.fromarray(frame_rgb(tc, ct, vessel)) for _, tc, ct in frames]
-    images[0].save(path, save_all=True, append_images=images[1:], duration=ms_per_frame, loop=0,
+    images[0].save(path, format="GIF", save_all=True, append_images=images[1:], duration=ms_per_frame, loop=0,
                    optimize=False)

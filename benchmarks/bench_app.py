@@ -13,7 +13,7 @@ import time
 import numpy as np
 
 import hybrid
-from experiments.app import patient_figure
+from experiments.app.pages import patient_figure
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -89,7 +89,7 @@ def run_case(n: int, workers: int, backend: str = "local", engine: str = "hybrid
 def steady_scaling(n: int = 100_000, chunk_size: int | None = None) -> dict:
     """The runner's own speed-up, start-up excluded: ``run_config`` of the same config in this process with 1
     worker, then 2 (threads), after a warm-up run; seconds and patients/s of each."""
-    from experiments.cli_run import run_config
+    from experiments.cli.run import run_config
 
     base = ["output.figures=false", "output.kinetics_patients=0"]
     with tempfile.TemporaryDirectory(prefix="cartsim-bench-") as tmp:

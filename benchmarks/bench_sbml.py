@@ -13,7 +13,7 @@ import time
 import numpy as np
 
 import hybrid
-from hybrid.models import get_model, sbml_reference
+from hybrid.catalog import get_model, sbml_reference
 from hybrid.sbml import export_sbml
 
 
@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=5)
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as d:
-        imported = get_model(sbml_reference(export_sbml("kimmel2021", f"{d}/k.xml"), "B", "C", "N"))
+        imported = get_model(sbml_reference(export_sbml(get_model("kimmel2021"), f"{d}/k.xml"), "B", "C", "N"))
         models = {"built-in": hybrid.get_model("kimmel2021"), "imported": imported}
         seeds = np.random.SeedSequence(7).spawn(args.n)
         rates: dict[str, list[float]] = {k: [] for k in models}

@@ -5,6 +5,7 @@ because every random stream is fixed per patient before any task is sent.
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -15,6 +16,20 @@ from hybrid.errors import CartsimError
 LOCAL_DASK = "local-dask"
 PARENT_POLL_SECONDS = 0.5
 """How often a worker checks that the process that started it is still alive."""
+
+
+def auto_chunk_size(n: int, workers: int, minimum: int = 25) -> int:
+    """The one chunk policy: about eight chunks per worker, so that work spreads over the workers, progress
+    shows and a cancel is honoured within a second or two; at least ``minimum`` items (a task's overhead is
+    amortised) and at most 2000 (memory stays flat). Results never depend on it: every patient's random streams
+    are fixed by its id."""
+    return int(min(max(2000, minimum), max(minimum, math.ceil(n / (8 * workers)))))
+
+
+def chunk_bounds(n: int, workers: int, minimum: int = 25) -> list[tuple[int, int]]:
+    """``[start, stop)`` of each chunk of ``n`` items under :func:`auto_chunk_size`."""
+    size = auto_chunk_size(n, workers, minimum)
+    return [(a, min(a + size, n)) for a in range(0, n, size)]
 
 
 def default_workers() -> int:

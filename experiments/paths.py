@@ -13,6 +13,13 @@ from pathlib import Path
 from hybrid.errors import CartsimError
 from hybrid.inputs import quote
 
+PACKAGE = Path(__file__).resolve().parent
+"""The experiments package folder: its shipped configs and data."""
+CONFIGS = PACKAGE / "configs"
+"""The shipped experiment configs."""
+DATA = PACKAGE / "data"
+"""The shipped data files (digitised curves, kinetics)."""
+
 _ROOTS: ContextVar[tuple[Path, ...] | None] = ContextVar("cartsim_data_roots", default=None)
 
 

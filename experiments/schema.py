@@ -3,12 +3,30 @@ accepted, with the messages of :mod:`hybrid.constraints` (the one validation lay
 
 from __future__ import annotations
 
+import tomllib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from hybrid.constraints import Boolean, Constraint, Interval, one_of
 from hybrid.errors import CartsimError
-from hybrid.params import ParamSpec
+from hybrid.paramspec import ParamSpec
+
+
+def parse_setting(text: str, flag: str = "--set") -> tuple[list[str], Any]:
+    """The one parser of a setting typed as ``KEY=VALUE`` (``--set`` of every command, the app's free-form
+    settings): KEY is a dotted path (``cohort.n``, ``groups.slow.r_B``, a parameter name), VALUE is TOML syntax
+    (a bare word is taken as a string). The consumer validates the value."""
+    if "=" not in text:
+        raise CartsimError(f"{flag} {text!r}: expected KEY=VALUE")
+    key, raw = text.split("=", 1)
+    path = [k.strip() for k in key.strip().split(".")]
+    if not all(path):
+        raise CartsimError(f"{flag} {text!r}: empty key in {key!r}")
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()
+    return path, value
 
 
 def check(source: str, keypath: str, value: Any, constraint: Constraint, unit: str = "") -> Any:

@@ -12,13 +12,16 @@ if jitcache.refresh(Path(__file__).parent):
     print("cartsim: compiling the simulation kernels (first use after an install or an update, about half a "
           "minute; cached afterwards)", file=sys.stderr, flush=True)
 
+from .catalog import get_model  # noqa: E402
 from .errors import CartsimError, ParameterError  # noqa: E402
 from .model import ModelSpec  # noqa: E402
-from .models import DEFAULT_MODEL, MODELS, get_model  # noqa: E402
+from .models import DEFAULT_MODEL, MODELS  # noqa: E402
 from .options import METHODS, Dose, SimOptions  # noqa: E402
-from .params import Parameters, ParamSpec  # noqa: E402
+from .params import Parameters  # noqa: E402
+from .paramspec import ParamSpec  # noqa: E402
 
-_SIMULATE = ("RESULT_COLUMNS", "PatientResult", "SpawnedSeeds", "cure_probability_exact", "mean_field",
+_SIMULATE = ("RESULT_COLUMNS", "PatientResult", "SpawnedSeeds", "cure_probability_exact", "effector_per_ul",
+             "mean_field",
              "progression_free_exact", "simulate_batch", "simulate_patient", "solve_trajectory")
 
 
@@ -48,6 +51,7 @@ __all__ = [
     "SimOptions",
     "SpawnedSeeds",
     "cure_probability_exact",
+    "effector_per_ul",
     "mean_field",
     "progression_free_exact",
     "get_model",

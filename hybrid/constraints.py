@@ -147,3 +147,29 @@ NON_NEGATIVE = Interval(lo=0.0)
 
 def one_of(values: Sequence[Any]) -> OneOf:
     return OneOf(tuple(values))
+
+def invalid_values(c: Constraint) -> list[Any]:
+    """Values ``c`` refuses, one for each way a value can be wrong: beyond each bound (by a little and by a lot),
+    not finite, not a number, not whole, not a choice. Tests draw their bad input from here (the idea of
+    scikit-learn's ``generate_invalid_param_val``), so a new parameter or option is covered without a hand-written
+    case."""
+    if isinstance(c, Optional):
+        return [v for v in invalid_values(c.inner) if v is not None]
+    if isinstance(c, OneOf):
+        return ["not-a-choice", True, 1.5]
+    if isinstance(c, Boolean):
+        return ["maybe", 2, 0.5]
+    if not isinstance(c, Interval):
+        raise TypeError(f"no invalid values known for {type(c).__name__}")
+    out: list[Any] = [math.nan, math.inf, -math.inf, "twelve", True, None]
+    if c.lo is not None:
+        out.append(c.lo if c.lo_open else float(np.nextafter(c.lo, -np.inf)))
+        out.append(c.lo - max(1.0, abs(c.lo)))
+    if c.hi is not None:
+        out.append(c.hi if c.hi_open else float(np.nextafter(c.hi, np.inf)))
+        out.append(c.hi + max(1.0, abs(c.hi)))
+    if c.integer:
+        lo = c.lo if c.lo is not None else 0.0
+        out.append(lo + 1.5)
+    return out
+

@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, types
 
+from .dosing import apply_doses, next_stop, reached
 from .integrator import (
     CTX_AUC_ON,
     CTX_AUC_SPECIES,
@@ -38,7 +39,6 @@ from .integrator import (
     workspace,
 )
 from .rng import exponential, poisson, uniform
-from .schedule import apply_doses, next_stop, reached
 
 OUTCOME_CURE = 0
 OUTCOME_PROGRESSION = 1
@@ -87,7 +87,7 @@ _SIG = types.void(
     _i8,  # effector
     _f8[::1],  # x0: initial state
     _f8[::1],  # opt: options, slots O_*
-    _f8[:, ::1],  # doses: dose table, see schedule.py
+    _f8[:, ::1],  # doses: dose table, see dosing.py
     _f8[::1],  # rec_t: record times
     _f8[:, ::1],  # rec (out)
     _Rng,  # rng

@@ -26,7 +26,7 @@ from functools import cached_property
 import numpy as np
 
 from .errors import CartsimError, ParameterError
-from .params import ParamSpec
+from .paramspec import ParamSpec
 
 
 @dataclass(frozen=True)

@@ -75,3 +75,6 @@ class SimOptions:
         for name, constraint in OPTION_CONSTRAINTS.items():
             object.__setattr__(self, name, constraint.check(name, getattr(self, name), error=CartsimError))
         object.__setattr__(self, "doses", tuple(sorted(self.doses, key=lambda d: d.day)))
+        late = [d.day for d in self.doses if d.day >= self.t_end]
+        if late:
+            raise CartsimError(f"doses: dose day {late[0]:g} is not within follow-up ({self.t_end:g} days)")

@@ -30,6 +30,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, types
 
+from .dosing import apply_doses, next_stop, reached
 from .integrator import (
     BR_CURSOR,
     BR_NROWS,
@@ -61,7 +62,6 @@ from .integrator import (
     segment_stride,
     workspace,
 )
-from .schedule import apply_doses, next_stop, reached
 
 _f8 = types.float64
 _i8 = types.int64
@@ -114,7 +114,7 @@ def _log_extinction(rho, log_i_scaled, scale, n0):
 @njit(cache=True)
 def kendall_solve(rates, p, S, tumour, birth, death, effector, x0, rtol, atol, doses, t_eval, out, moments, keep):
     """The forward solve of Kendall's formula: log P(tumour extinct by t) for each t in the sorted array
-    ``t_eval`` (days), written to ``out``; doses as in :mod:`hybrid.schedule`. If ``moments`` has rows, row k
+    ``t_eval`` (days), written to ``out``; doses as in :mod:`hybrid.dosing`. If ``moments`` has rows, row k
     receives rho(t_k) and log I(t_k), which fix the whole distribution of the tumour size at t_k (see
     :func:`hybrid.tumour_law`). With ``keep``, returns every step as a record (t0, h, y at t0, the 7 stage rows
     of K), which the tabulated fast path reads (:mod:`hybrid.tabulated`); else an empty array. The effector's

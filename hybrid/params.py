@@ -1,92 +1,19 @@
-"""Model parameters: the declaration of one parameter (:class:`ParamSpec`) and a validated parameter set of one
-patient for one model (:class:`Parameters`).
+"""A validated parameter set of one patient for one model (:class:`Parameters`).
 
-Which parameters exist is the model's business (see :mod:`hybrid.models`); this module knows none of them.
-Units: cells and days (rates per day). ``Parameters`` is immutable and validated on construction, so a bad value
-fails before any simulation starts, with an error naming it.
+Immutable and validated on construction against each :class:`hybrid.paramspec.ParamSpec`, so a bad value fails
+before any simulation starts, with an error naming it. Cells and days (rates per day).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from .constraints import POSITIVE, Interval
+from .catalog import get_model as _spec
 from .errors import ParameterError
-
-if TYPE_CHECKING:
-    from .model import ModelSpec
-
-
-PHYSICAL_LIMITS: dict[str, tuple[float, float]] = {
-    "cells": (1e-6, 1e15),
-    "1/day": (0.0, 1e3),
-}
-"""Physical sanity range of a parameter by unit, applied on top of its declared bounds where those are open:
-(smallest non-zero value, largest value). A human body holds about 3.7e13 cells (Bianconi et al. 2013), so
-1e15 cells is no patient's; a rate of 1000 per day (one event every 90 seconds per cell) is no cell's. Outside
-them the ODE is stiff or explosive beyond anything the model can mean, and a solve would not return."""
-
-
-def _physical(bounds: Interval, unit: str) -> Interval:
-    """``bounds`` narrowed to the unit's :data:`PHYSICAL_LIMITS` (a bound the declaration sets is kept)."""
-    if unit not in PHYSICAL_LIMITS:
-        return bounds
-    tiny, big = PHYSICAL_LIMITS[unit]
-    lo, lo_open = bounds.lo, bounds.lo_open
-    if tiny > 0 and lo == 0.0 and lo_open:  # "> 0" becomes ">= tiny"
-        lo, lo_open = tiny, False
-    hi, hi_open = (big, False) if bounds.hi is None else (bounds.hi, bounds.hi_open)
-    return Interval(lo=lo, hi=hi, lo_open=lo_open, hi_open=hi_open, integer=bounds.integer)
-
-
-@dataclass(frozen=True)
-class ParamSpec:
-    """One model parameter: name, unit, meaning, default with its source, and accepted values (the declared
-    ``bounds`` within the unit's :data:`PHYSICAL_LIMITS`)."""
-
-    name: str
-    unit: str
-    doc: str
-    default: float
-    source: str
-    """Where the default comes from (paper, table, figure) or "assumed"."""
-    bounds: Interval = POSITIVE
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "bounds", _physical(self.bounds, self.unit))
-        if not self.bounds.contains(self.default):
-            raise ValueError(f"parameter {self.name}: default {self.default:g} outside {self.bounds.describe()}")
-
-    def check(self, value: Any) -> float:
-        """``value`` as a float if it is accepted (a number, or a number written as text), else ParameterError."""
-        return float(self.bounds.check(f"parameter {self.name}", value, self.unit, ParameterError, text=True))
-
-    def check_array(self, values: Any) -> np.ndarray:
-        """Vectorised :meth:`check` for a column of patients; the error names the first bad value."""
-        try:
-            x = np.asarray(values, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise ParameterError(f"parameter {self.name}: must be numeric ({self.unit})") from None
-        ok = np.isfinite(x) & self.bounds.contains_array(x)
-        if not ok.all():
-            self.check(x[int(np.argmin(ok))])  # raises with the standard message
-        return x
-
-    @property
-    def lower_bound(self) -> float:
-        """Smallest accepted value (the next float above an open bound)."""
-        lo = self.bounds.lo if self.bounds.lo is not None else -np.inf
-        return float(np.nextafter(lo, np.inf)) if self.bounds.lo_open else float(lo)
-
-
-def _spec(model: ModelSpec | str | None) -> ModelSpec:
-    from .models import get_model  # the registry imports this module: resolve lazily
-
-    return get_model(model)
+from .model import ModelSpec
 
 
 class Parameters(Mapping[str, float]):

@@ -45,6 +45,23 @@ class SpawnedSeeds(Sequence):
         return out
 
 
+def derived_seed(entropy: int | Sequence[int], key: int = 0) -> int:
+    """The one way to hand a library that takes an integer seed (SALib, emcee, SciPy's optimiser starts, an ABM
+    replicate) a stream of its own: the first 32-bit word of ``SeedSequence(entropy, spawn_key=(key,))``, as
+    :class:`SpawnedSeeds` makes it. Distinct ``entropy`` tuples (a seed with a purpose tag) are independent."""
+    return int(SpawnedSeeds(entropy, np.array([key])).states(1)[0, 0] & _MASK32)
+
+
+def derived_seeds(entropy: int | Sequence[int], ids: np.ndarray) -> np.ndarray:
+    """:func:`derived_seed` of each key in ``ids`` (int64 array), in bulk."""
+    return (SpawnedSeeds(entropy, ids).states(1)[:, 0] & _MASK32).astype(np.int64)
+
+
+def generator(entropy: int | Sequence[int], key: int = 0) -> np.random.Generator:
+    """A NumPy Generator on the stream ``SeedSequence(entropy, spawn_key=(key,))``."""
+    return np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=(int(key),)))
+
+
 def _entropy_words(entropy: int | Sequence[int]) -> np.ndarray:
     """NumPy's coercion of SeedSequence entropy to 32-bit words: each int little-endian (0 is one word)."""
     values = [entropy] if isinstance(entropy, int | np.integer) else list(entropy)

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from . import engine, integrator, schedule, tabulated
+from . import dosing, engine, integrator, tabulated
+from .catalog import get_model
 from .errors import CartsimError
 from .model import ModelSpec
-from .models import get_model
 from .options import SimOptions
 from .oracle import log_extinction_batch, log_extinction_branching_batch
 from .params import Parameters, parameter_matrix
@@ -82,7 +82,7 @@ class _Batch:
 
     P: np.ndarray  # (n, n_params)
     X0: np.ndarray  # (n, n_species)
-    doses: np.ndarray  # (n, n_doses, D_SIZE): one dose table per patient, see hybrid.schedule
+    doses: np.ndarray  # (n, n_doses, D_SIZE): one dose table per patient, see hybrid.dosing
 
 
 def _prepare(spec: ModelSpec, params: pd.DataFrame | Sequence[Parameters] | Parameters,
@@ -103,27 +103,25 @@ def _prepare(spec: ModelSpec, params: pd.DataFrame | Sequence[Parameters] | Para
     eff = spec.index(spec.effector)
     rows = []
     for d in options.doses:
-        if d.day >= options.t_end:
-            continue
         if d.lymphodepletion:
             if spec.lymphocytes is None:
                 raise CartsimError(f"dose on day {d.day:g}: model {spec.name} has no lymphocytes for "
                                    "lymphodepletion to reset; give the dose with lymphodepletion = false")
             lymph = spec.index(spec.lymphocytes)
-            rows.append((d.day, lymph, schedule.DOSE_SET, X0[:, lymph]))
+            rows.append((d.day, lymph, dosing.DOSE_SET, X0[:, lymph]))
         if d.car_t_cells > 0:
-            rows.append((d.day, eff, schedule.DOSE_ADD, np.full(len(P), d.car_t_cells)))
+            rows.append((d.day, eff, dosing.DOSE_ADD, np.full(len(P), d.car_t_cells)))
     # a model's phase switches: an empty dose makes every integrator stop on the day
     for name in spec.breakpoints:
-        rows.append((P[:, spec.param_names.index(name)], eff, schedule.DOSE_ADD, np.zeros(len(P))))
-    doses = np.zeros((len(P), len(rows), schedule.D_SIZE))
+        rows.append((P[:, spec.param_names.index(name)], eff, dosing.DOSE_ADD, np.zeros(len(P))))
+    doses = np.zeros((len(P), len(rows), dosing.D_SIZE))
     for r, (day, species, op, values) in enumerate(rows):
-        doses[:, r, schedule.D_DAY] = day
-        doses[:, r, schedule.D_SPECIES] = species
-        doses[:, r, schedule.D_OP] = op
-        doses[:, r, schedule.D_VALUE] = values
+        doses[:, r, dosing.D_DAY] = day
+        doses[:, r, dosing.D_SPECIES] = species
+        doses[:, r, dosing.D_OP] = op
+        doses[:, r, dosing.D_VALUE] = values
     if spec.breakpoints:  # per-patient days: put each patient's rows back in day order (stable for ties)
-        order = np.argsort(doses[:, :, schedule.D_DAY], axis=1, kind="stable")
+        order = np.argsort(doses[:, :, dosing.D_DAY], axis=1, kind="stable")
         doses = np.take_along_axis(doses, order[:, :, None], axis=1)
     return _Batch(np.ascontiguousarray(P), X0, np.ascontiguousarray(doses))
 
@@ -425,7 +423,9 @@ def mean_field(params: pd.DataFrame | Sequence[Parameters], t_days: np.ndarray, 
     t = np.ascontiguousarray(np.asarray(t_days, dtype=np.float64))
     if t.ndim != 1 or t.size == 0 or np.any(np.diff(t) <= 0) or t[0] < 0:
         raise CartsimError("t_days must be a non-empty increasing array of days >= 0")
-    options = dataclasses.replace(options, t_end=max(float(t[-1]), 1e-9))
+    # the record ends at t[-1]: doses after it cannot change it
+    t_end = max(float(t[-1]), 1e-9)
+    options = dataclasses.replace(options, t_end=t_end, doses=tuple(d for d in options.doses if d.day < t_end))
     b = _prepare(spec, params, options)
     rec = np.full((b.P.shape[0], t.shape[0], len(spec.species)), np.nan)
     if b.P.shape[0]:
@@ -445,3 +445,15 @@ def solve_trajectory(params: Parameters, t_days: np.ndarray, options: SimOptions
     df = pd.DataFrame(mean_field([params], t, options, spec)[0], columns=list(spec.species))
     df.insert(0, "t_days", t)
     return df
+
+
+def effector_per_ul(params: Parameters | Sequence[Parameters], days: np.ndarray,
+                    options: SimOptions | None = None) -> np.ndarray:
+    """Mean-field effector (CAR T) counts in cells/µL of blood (:func:`hybrid.units.cells_to_blood`) at
+    ``days``: shape (patients, days), for one parameter set or a list of one model's."""
+    from .units import cells_to_blood
+
+    plist = [params] if isinstance(params, Parameters) else list(params)
+    spec = plist[0].model
+    rec = mean_field(plist, np.asarray(days, float), options, spec)
+    return cells_to_blood(rec[:, :, spec.index(spec.effector)])

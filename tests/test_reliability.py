@@ -12,10 +12,12 @@ from pathlib import Path
 import pytest
 
 from experiments.cli import main as cartsim
-from experiments.cli_run import run_config
-from experiments.store import CHUNK_DIR
+from experiments.cli.run import run_config
+from experiments.cohort.runner import run_cohort
+from experiments.cohort.spec import load_spec
+from experiments.outputs import CHUNK_DIR
+from experiments.paths import CONFIGS
 
-CONFIGS = Path(__file__).resolve().parents[1] / "experiments" / "configs"
 PFS = str(CONFIGS / "event_times.toml")
 
 
@@ -134,7 +136,7 @@ def test_damaged_chunk_is_resimulated_and_named(tmp_path, capsys):
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        run_config(PFS, sets, tmp_path / "cut", workers=1, chunk_size=10, on_chunk=stop)
+        run_cohort(load_spec(PFS, sets), tmp_path / "cut", workers=1, chunk_size=10, on_chunk=stop)
     damaged = sorted((tmp_path / "cut" / CHUNK_DIR).glob("chunk-*.parquet"))[1]
     damaged.write_bytes(damaged.read_bytes()[:100])  # truncated outside cartsim
     capsys.readouterr()
@@ -151,7 +153,7 @@ def test_resume_and_rerun_say_what_they_do(tmp_path, capsys):
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        run_config(PFS, sets, tmp_path, workers=1, chunk_size=10, on_chunk=stop)
+        run_cohort(load_spec(PFS, sets), tmp_path, workers=1, chunk_size=10, on_chunk=stop)
     capsys.readouterr()
     run_config(PFS, sets, tmp_path, workers=1, chunk_size=10)  # no --resume: the finished chunk is dropped
     assert "discarding 1 finished chunk" in capsys.readouterr().err

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from hybrid.catalog import get_model
 from hybrid.sbml import export_sbml
 from hybrid.sbml.reader import _cache_dir
 
@@ -12,7 +13,7 @@ MARKER = "pwned"
 
 @pytest.fixture
 def kimmel_xml(tmp_path) -> str:
-    return Path(export_sbml("kimmel2021", tmp_path / "k.xml")).read_text()
+    return Path(export_sbml(get_model("kimmel2021"), tmp_path / "k.xml")).read_text()
 
 
 def _with_ci(text: str, payload: str) -> str:
@@ -206,7 +207,7 @@ def test_a_huge_sbml_model_is_refused_by_its_size(tmp_path, cli):
 
 def test_per_patient_kinetics_of_many_patients_are_checked_per_patient(tmp_path):
     """Linear validation: a day out of order in one patient of thousands is found and named."""
-    from experiments.calibration.data import load_kinetics
+    from experiments.trial_data import load_kinetics
     from hybrid.errors import CartsimError
 
     rows = [f"p{k},{d},5" for k in range(4000) for d in (1, 7, 14)]
@@ -219,7 +220,7 @@ def test_per_patient_kinetics_of_many_patients_are_checked_per_patient(tmp_path)
 
 # -- items 14-17: wrong answers ------------------------------------------------------------------------------
 def test_an_output_directory_is_owned_by_one_run(tmp_path):
-    from experiments.store import owned_out_dir
+    from experiments.outputs import owned_out_dir
     from hybrid.errors import CartsimError
 
     with owned_out_dir(tmp_path / "out", "cartsim run"):
@@ -231,7 +232,7 @@ def test_an_output_directory_is_owned_by_one_run(tmp_path):
 
 
 def test_patient_ids_are_text(tmp_path):
-    from experiments.calibration.data import load_kinetics
+    from experiments.trial_data import load_kinetics
 
     csv = tmp_path / "k.csv"
     csv.write_text("patient,day,car_t_per_ul\n01,1,5\n01,7,9\n1,1,4\n1,7,8\n")
@@ -271,7 +272,7 @@ def test_a_month_zero_row_fits_end_to_end_with_figures(tmp_path, cli):
 
 
 def test_an_sbml_cohort_with_a_preset_is_told_so(tmp_path, cli):
-    export_sbml("kimmel2021", tmp_path / "k.xml")
+    export_sbml(get_model("kimmel2021"), tmp_path / "k.xml")
     cfg = tmp_path / "c.toml"
     cfg.write_text('[cohort]\nn = 10\nsbml = "k.xml"\ntumour = "B"\npreset = "kimmel2021"\n')
     status, _, err = cli(["run", cfg, "--out", tmp_path / "out"])
@@ -322,7 +323,7 @@ def test_workers_of_a_killed_fit_die_with_it(tmp_path):
 
 
 def test_a_curve_beyond_follow_up_is_named(tmp_path):
-    from experiments.calibration.data import load_km
+    from experiments.trial_data import load_km
     from hybrid.errors import CartsimError
 
     csv = tmp_path / "km.csv"
@@ -333,7 +334,7 @@ def test_a_curve_beyond_follow_up_is_named(tmp_path):
 
 def test_a_terminated_fit_does_not_promise_resume(monkeypatch, cli):
     from experiments import cli as cli_module
-    from experiments.cli_run import Terminated
+    from experiments.cli.run import Terminated
 
     def stopped(args):
         raise Terminated

@@ -6,25 +6,33 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 import hybrid
+from experiments.calibration import optimiser, report
+from experiments.calibration.kinetics import SummaryFit, patient_nll
+from experiments.calibration.km import ExactPFS, goodness_of_fit, intervals
+from experiments.calibration.km import nll as km_nll
+from experiments.calibration.population import Proposal, hyper_values, lognormals, simulate_exact
+from experiments.calibration.spec import FitSpec
+from experiments.cohort.distributions import Distribution
+from experiments.cohort.spec import revise
+from experiments.execution import Backend
+from experiments.outputs import owned_out_dir, write_json
+from experiments.paths import CONFIGS
+from experiments.provenance import start
+from experiments.trial_data import PatientKinetics, SummaryKinetics
+from hybrid import effector_per_ul
 from hybrid.errors import CartsimError
-
-from ..execution import Backend
-from ..store import write_json
-from . import fitting, report
-from .data import PatientKinetics, SummaryKinetics
-from .kinetics import SummaryFit, effector_per_ul, patient_nll
-from .km import ExactPFS, goodness_of_fit, intervals
-from .km import nll as km_nll
-from .population import Proposal, cohort_config, fixed_values, hyper_values, simulate_exact
-from .spec import FitSpec
+from hybrid.rng import derived_seed
 
 MAX_ROUNDS = 4
+ROUND_TAG = 0x524F_554E  # "ROUN": the entropy tag of each round's virtual patients
+STARTS_TAG = 0x5354_5254  # "STRT": the entropy tag of the optimiser's random starts
 LOW_ESS = 50.0
 """Below this many effective patients an evaluation is refused (large penalty): too few to trust."""
 
@@ -90,10 +98,10 @@ def _fit_population(spec: FitSpec, quiet: bool, backend: Backend) -> dict[str, A
     rounds = []
     for r in range(MAX_ROUNDS):
         pf = _proposal_free(spec, free, first=(r == 0))
-        base = {**spec.base, "cohort": {**spec.base.get("cohort", {}),
-                                        "seed": int(spec.base.get("cohort", {}).get("seed", 0)) + 7919 * r}}
         t0 = time.perf_counter()
-        prop = Proposal.sample(base, pf, spec.virtual_patients, spec.source)
+        # each round its own virtual patients: the cohort's streams under a seed derived for the round
+        prop = Proposal.sample(spec.population, pf, spec.virtual_patients,
+                               derived_seed((spec.population.seed, ROUND_TAG), r))
         summary = isinstance(spec.kinetics, SummaryKinetics)
         pf, per_ul = simulate_exact(prop, km_data.days if km_data is not None else None,
                                     spec.kinetics.day if summary else None, backend)
@@ -108,7 +116,7 @@ def _fit_population(spec: FitSpec, quiet: bool, backend: Backend) -> dict[str, A
 
         obj = _Objective(free, hypers, km_obj, km_data, kin_obj)
         evaluate, nll = obj.evaluate, obj.nll
-        best = fitting.multistart(nll, bounds, spec.starts, spec.seed + r, x0)
+        best = optimiser.multistart(nll, bounds, spec.starts, derived_seed((spec.seed, STARTS_TAG), r), x0)
         free = hyper_values(free, hypers, best.x)
         x0 = best.x
         _, e, _ = evaluate(best.x)
@@ -118,14 +126,14 @@ def _fit_population(spec: FitSpec, quiet: bool, backend: Backend) -> dict[str, A
             break
     intervals_ = {}
     for i, h in enumerate(hypers):
-        lo, hi, lo_b, hi_b, prof = fitting.profile(nll, best, bounds, i)
+        lo, hi, lo_b, hi_b, prof = optimiser.profile(nll, best, bounds, i)
         intervals_[h.name] = {"estimate": h.from_x(best.x[i]), "low": h.from_x(lo), "high": h.from_x(hi),
                               "low_at_bound": lo_b, "high_at_bound": hi_b,
                               "profile": [(h.from_x(v), f - best.nll) for v, f in prof]}
-    corr = fitting.correlations(nll, best.x, bounds)
+    corr = optimiser.correlations(nll, best.x, bounds)
     out: dict[str, Any] = {
         "mode": "population", "hyperparameters": intervals_, "population": free, "nll": best.nll,
-        "identifiability": fitting.identifiability([h.name for h in hypers], corr, intervals_),
+        "identifiability": optimiser.identifiability([h.name for h in hypers], corr, intervals_),
         "diagnostics": {"rounds": rounds, "starts": best.starts, "effective_sample_size": rounds[-1]["ess"],
                         "virtual_patients_per_evaluation": spec.virtual_patients,
                         "method": "importance-reweighted common random numbers on the exact path"},
@@ -149,7 +157,7 @@ def fit_individuals(spec: FitSpec, quiet: bool = True) -> dict[str, Any]:
     names = list(spec.individual)
     data: PatientKinetics = spec.kinetics
     mspec = hybrid.get_model(spec.model)
-    base_vals = fixed_values(spec.base, spec.model)
+    base_vals = dict(spec.population.base)
     bounds = [(np.log(lo), np.log(hi)) for lo, hi in spec.individual.values()]
     known_sigma = not isinstance(spec.error_sigma, tuple)
     if not known_sigma:
@@ -169,16 +177,16 @@ def fit_individuals(spec: FitSpec, quiet: bool = True) -> dict[str, Any]:
             sigma = float(spec.error_sigma) if known_sigma else float(np.exp(x[-1]))
             return patient_nll(np.log(np.maximum(mu, 1e-300)), d, sigma)
 
-        best = fitting.multistart(nll, bounds, spec.starts, spec.seed)
+        best = optimiser.multistart(nll, bounds, spec.starts, derived_seed((spec.seed, STARTS_TAG)))
         ints = {}
         for i, lab in enumerate(labels):
-            lo, hi, lo_b, hi_b, prof = fitting.profile(nll, best, bounds, i)
+            lo, hi, lo_b, hi_b, prof = optimiser.profile(nll, best, bounds, i)
             ints[lab] = {"estimate": float(np.exp(best.x[i])), "low": float(np.exp(lo)), "high": float(np.exp(hi)),
                          "low_at_bound": lo_b, "high_at_bound": hi_b,
                          "profile": [(float(np.exp(v)), f - best.nll) for v, f in prof]}
-        corr = fitting.correlations(nll, best.x, bounds)
+        corr = optimiser.correlations(nll, best.x, bounds)
         patients[pid] = {"estimates": ints, "nll": best.nll, "starts": best.starts,
-                         "identifiability": fitting.identifiability(labels, corr, ints)}
+                         "identifiability": optimiser.identifiability(labels, corr, ints)}
         _log(f"patient {pid}: -log L {best.nll:.3f}", quiet)
     est = np.array([[patients[p]["estimates"][n]["estimate"] for n in names] for p in patients])
     pop = {}
@@ -190,34 +198,46 @@ def fit_individuals(spec: FitSpec, quiet: bool = True) -> dict[str, Any]:
             "population_method": "two-stage: median and sd of the individual log estimates"}
 
 
-def run_fit(spec: FitSpec, out_dir: Path, quiet: bool = True, workers: int | None = None) -> dict[str, Any]:
-    """Run the fit described by ``spec``; write fit.json, calibrated.toml and figures into ``out_dir``."""
-    from ..runner import versions
+def run_fit(spec: FitSpec, out: Path, *, quiet: bool = True, workers: int | None = None, overwrite: bool = False,
+            notes: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Run the fit described by ``spec`` into the output directory ``out``, which the run owns
+    (:func:`experiments.outputs.owned_out_dir`): fit.json, calibrated.toml, provenance.json and figures; virtual
+    patients are simulated on ``workers`` processes. Returns fit.json's content."""
+    say = notes or (lambda msg: print(f"cartsim: {msg}", file=sys.stderr, flush=True))
+    with owned_out_dir(Path(out), "cartsim fit", overwrite=overwrite) as owned:
+        for note in owned:
+            say(note)
+        return _run_fit(spec, Path(out), quiet, workers)
 
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+
+def _run_fit(spec: FitSpec, out_dir: Path, quiet: bool, workers: int | None) -> dict[str, Any]:
+    from experiments.figures.calibration import fit_figures
+
+    prov = start("experiments.calibration.run_fit", spec.config, fit=spec.seed, cohort=spec.population.seed)
     t0 = time.perf_counter()
     if isinstance(spec.kinetics, PatientKinetics):
         result = fit_individuals(spec, quiet)
-        pop = {n: v for n, v in result["population"].items() if v["sigma"] > 0}
-        fixed = {n: v["median"] for n, v in result["population"].items() if v["sigma"] == 0}
-        base = {**spec.base, "parameters": {**spec.base.get("parameters", {}), **fixed}}
+        spread = {n: v for n, v in result["population"].items() if v["sigma"] > 0}
+        # one patient (or identical estimates): the parameter is fixed at the estimate
+        dists = {**lognormals(spread), **{n: Distribution("fixed", (v["median"],))
+                                          for n, v in result["population"].items() if v["sigma"] == 0}}
     else:
         result = fit_population(spec, quiet, workers)
-        pop, base = result["population"], spec.base
+        dists = lognormals(result["population"])
     result["seconds"] = time.perf_counter() - t0
-    calibrated = cohort_config(base, pop, int(spec.base.get("cohort", {}).get("n", 1000)))
-    calibrated["title"] = f"Calibrated by cartsim fit: {spec.title}".strip()
-    report.write_toml(out_dir / "calibrated.toml", calibrated,
+    calibrated = revise(spec.population, dists=dists)
+    config = {"title": f"Calibrated by cartsim fit: {spec.title}".strip(),
+              **{k: v for k, v in calibrated.config.items() if k != "title"}}
+    report.write_toml(out_dir / "calibrated.toml", config,
                       f"written by cartsim fit from {Path(spec.source).name}; run it with cartsim run")
-    result.update(title=spec.title, config=str(spec.source), versions=versions())
+    result.update(title=spec.title, config=str(spec.source))
     if spec.km is not None and spec.confirm:
-        result["confirmation"] = report.confirm_pfs(out_dir / "calibrated.toml", out_dir / "confirmation", spec.km,
-                                                    workers)
+        result["confirmation"] = report.confirm_pfs(calibrated, out_dir / "confirmation", spec.km, workers)
         _log(f"Monte Carlo confirmation: largest distance to the observed curve "
              f"{result['confirmation']['max_vertical_distance']:.3f}", quiet)
+    fit_figures(spec, result, out_dir)
+    prov.stamp(result, out_dir)
     write_json(out_dir / "fit.json", result)
-    report.fit_figures(spec, result, out_dir)
     return result
 
 
@@ -225,11 +245,10 @@ def fit_csv(csv: str | Path, out_dir: Path, workers: int | None = None) -> dict[
     """Fit a data file as the shipped configs do: a kinetics CSV (per patient or summary) with
     ``fit_kinetics.toml``'s free parameters, a Kaplan–Meier CSV with ``calibrate_pfs.toml``'s (and no Monte Carlo
     confirmation, to stay quick). The kind is recognised from the columns; writes into ``out_dir``."""
-    from ..config import load_toml
-    from .data import PatientKinetics, load_kinetics, load_km
-    from .spec import validate_fit
+    from experiments.calibration.spec import validate_fit
+    from experiments.cohort.spec import load_toml
+    from experiments.trial_data import PatientKinetics, load_kinetics, load_km
 
-    configs = Path(__file__).resolve().parents[1] / "configs"
     csv = Path(csv).resolve()
     per_patient = False
     try:
@@ -242,10 +261,10 @@ def fit_csv(csv: str | Path, out_dir: Path, workers: int | None = None) -> dict[
             raise CartsimError(f"{csv.name}: neither kinetics ({kin_error}) nor a Kaplan–Meier curve ({km_error})"
                                ) from None
         name, key = "calibrate_pfs.toml", "pfs_csv"
-    cfg = load_toml(configs / name)
+    cfg = load_toml(CONFIGS / name)
     cfg["data"] = {key: str(csv)}
     if per_patient:  # each patient's own values, within the range the population's median may take
         cfg["free"] = {n: {"bounds": t["median"]} for n, t in cfg["free"].items() if isinstance(t["median"], list)}
     if key == "pfs_csv":
         cfg.setdefault("fit", {})["confirm"] = False
-    return run_fit(validate_fit(cfg, str(configs / name)), out_dir, True, workers)
+    return run_fit(validate_fit(cfg, str(CONFIGS / name)), out_dir, workers=workers, notes=lambda _msg: None)

@@ -9,27 +9,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 import numpy as np
 from scipy import stats
 
-import hybrid
-from hybrid.units import cells_to_blood
-
-from .data import PatientKinetics, SummaryKinetics
-from .population import Proposal
+from experiments.calibration.population import Proposal
+from experiments.trial_data import PatientKinetics, SummaryKinetics
 
 QUANTILES = (0.25, 0.5, 0.75)
-
-
-def effector_per_ul(params: hybrid.Parameters | Sequence[hybrid.Parameters], days: np.ndarray,
-                    options: hybrid.SimOptions | None = None) -> np.ndarray:
-    """Mean-field effector (CAR T) counts in cells/µL at ``days``: (patients, days)."""
-    plist = [params] if isinstance(params, hybrid.Parameters) else list(params)
-    spec = plist[0].model
-    rec = hybrid.mean_field(plist, np.asarray(days, float), options)
-    return cells_to_blood(rec[:, :, spec.index(spec.effector)])
 
 
 def patient_nll(log_mu: np.ndarray, data: PatientKinetics, error_sigma: float) -> float:
@@ -68,7 +56,7 @@ class SummaryFit:
 
     def nll(self, target: Mapping[str, Mapping[str, float]]) -> tuple[float, float]:
         """(-log L, effective sample size) under target hyperparameters."""
-        from .population import ess
+        from experiments.calibration.population import ess
 
         lw = self.proposal.log_weights(target)
         q = self.quantiles(lw)

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from .data import KaplanMeier
-from .population import Proposal, ess
+from experiments.calibration.population import Proposal, ess
+from experiments.trial_data import KaplanMeier
 
 
 @dataclass(frozen=True)

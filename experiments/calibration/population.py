@@ -18,8 +18,10 @@ import numpy as np
 import pandas as pd
 from scipy.special import logsumexp
 
-from ..cohort import sample_patients
-from ..config import validate
+from experiments.cohort.distributions import Distribution
+from experiments.cohort.sampling import sample_patients
+from experiments.cohort.spec import Spec, revise
+from experiments.execution import chunk_bounds
 
 
 @dataclass(frozen=True)
@@ -66,24 +68,15 @@ def hyper_values(free: Mapping[str, Mapping[str, float]], hypers: Sequence[Hyper
     return out
 
 
-def fixed_values(base: Mapping[str, Any], model: str) -> dict[str, float]:
-    """Every parameter's value in the population's base tables: the preset, with the fixed values of
-    ``[parameters]`` over it (distributions left out)."""
-    import hybrid
-
-    fixed = {k: v for k, v in base.get("parameters", {}).items() if not isinstance(v, Mapping)}
-    return {**hybrid.get_model(model).preset(base.get("cohort", {}).get("preset")), **fixed}
+def lognormals(free: Mapping[str, Mapping[str, float]]) -> dict[str, Distribution]:
+    """The population's free parameters as lognormal distributions ({param: {"median", "sigma"}})."""
+    return {p: Distribution.lognormal(hv["median"], hv["sigma"]) for p, hv in free.items()}
 
 
-def cohort_config(base: Mapping[str, Any], free: Mapping[str, Mapping[str, float]], n: int) -> dict[str, Any]:
-    """A cohort config (as ``cartsim run`` reads it) with the free parameters lognormal at ``free``."""
-    cfg = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in base.items()}
-    cfg["kind"] = "cohort"
-    cfg.setdefault("cohort", {})["n"] = int(n)
-    params = cfg.setdefault("parameters", {})
-    for p, hv in free.items():
-        params[p] = {"dist": "lognormal", "median": float(hv["median"]), "sigma": float(hv["sigma"])}
-    return cfg
+def population_spec(population: Spec, free: Mapping[str, Mapping[str, float]], n: int, seed: int | None = None
+                    ) -> Spec:
+    """The cohort ``population`` with ``n`` patients and its free parameters lognormal at ``free``."""
+    return revise(population, n=n, seed=seed, dists=lognormals(free))
 
 
 @dataclass
@@ -96,9 +89,10 @@ class Proposal:
     options: Any
 
     @classmethod
-    def sample(cls, base: Mapping[str, Any], free: Mapping[str, Mapping[str, float]], n: int, source: str
-               ) -> Proposal:
-        spec = validate(cohort_config(base, free, n), source)
+    def sample(cls, population: Spec, free: Mapping[str, Mapping[str, float]], n: int, seed: int) -> Proposal:
+        """``n`` virtual patients of ``population`` with its free parameters lognormal at ``free``, drawn on the
+        cohort streams of ``seed``."""
+        spec = population_spec(population, free, n, seed)
         return cls(sample_patients(spec, 0, n), {p: dict(v) for p, v in free.items()}, spec.model, spec.options)
 
     def __post_init__(self) -> None:
@@ -136,10 +130,8 @@ def simulate_exact(proposal: Proposal, km_days: np.ndarray | None, kin_days: np.
 
     names = list(hybrid.get_model(proposal.model).param_names)
     table = proposal.patients[names]
-    k = max(1, 4 * backend.workers)
-    edges = np.linspace(0, len(table), k + 1).astype(int)
     parts = backend.map(_exact_chunk, [(table.iloc[a:b].reset_index(drop=True), proposal.model, proposal.options,
-                                        km_days, kin_days) for a, b in zip(edges[:-1], edges[1:], strict=True)])
+                                        km_days, kin_days) for a, b in chunk_bounds(len(table), backend.workers)])
     pf = None if km_days is None else np.vstack([p[0] for p in parts])
     kin = None if kin_days is None else np.vstack([p[1] for p in parts])
     if pf is None and km_days is not None:

@@ -2,12 +2,12 @@
 errors name the file, the key path and what is accepted, before any simulation starts.
 
 The virtual population is described with the cohort config's own tables (``[cohort]``, ``[parameters]``,
-``[variability]``), checked by :func:`experiments.config.validate`; data files are relative to the config.
+``[variability]``), validated into a cohort :class:`~experiments.cohort.spec.Spec` by
+:func:`experiments.cohort.spec.validate`; data files are relative to the config.
 """
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,16 +15,15 @@ from typing import Any
 
 import numpy as np
 
+from experiments.calibration.population import Hyper, population_spec
+from experiments.cohort.spec import Spec, load_toml, validate
+from experiments.paths import data_path
+from experiments.schema import Table, check_number, check_param
+from experiments.trial_data import KaplanMeier, PatientKinetics, SummaryKinetics, load_kinetics, load_km
+from hybrid.catalog import get_model
 from hybrid.constraints import Interval
 from hybrid.errors import CartsimError
-from hybrid.models import get_model
-from hybrid.params import ParamSpec
-
-from ..config import load_toml, validate
-from ..paths import data_path
-from ..schema import Table, check_number, check_param
-from .data import KaplanMeier, PatientKinetics, SummaryKinetics, load_kinetics, load_km
-from .population import Hyper, cohort_config
+from hybrid.paramspec import ParamSpec
 
 _COHORT_TABLES = ("cohort", "parameters", "variability", "doses")
 
@@ -35,8 +34,8 @@ class FitSpec:
 
     source: str
     title: str
-    base: dict[str, Any]  # cohort config tables without the free parameters
-    model: str
+    population: Spec
+    """The virtual population as a cohort (its fixed values in ``population.base``), free parameters aside."""
     kinetics: PatientKinetics | SummaryKinetics | None
     km: KaplanMeier | None
     n_patients: int | None
@@ -51,6 +50,12 @@ class FitSpec:
     min_ess: float = 10_000
     kinetics_patients: int = 2_000
     confirm: bool = True
+    config: Mapping[str, Any] = field(default_factory=dict)
+    """The config as given (after overrides), for the provenance record."""
+
+    @property
+    def model(self) -> str:
+        return self.population.model
 
 
 @dataclass
@@ -59,8 +64,7 @@ class PredictSpec:
 
     source: str
     title: str
-    base: dict[str, Any]
-    model: str
+    population: Spec
     prior: dict[str, dict[str, float]]
     kinetics: PatientKinetics
     error_sigma: float
@@ -69,13 +73,17 @@ class PredictSpec:
     burn: int = 500
     seed: int = 0
     draws: int = 400
+    config: Mapping[str, Any] = field(default_factory=dict)
+    """The config as given (after overrides), for the provenance record."""
+
+    @property
+    def model(self) -> str:
+        return self.population.model
 
 
-def _base(source: str, cfg: Mapping[str, Any]) -> tuple[dict[str, Any], str, float]:
-    """The population's own tables, checked as a cohort: the tables, the model's name, the follow-up (days)."""
-    base = {k: copy.deepcopy(cfg[k]) for k in _COHORT_TABLES if k in cfg}
-    spec = validate({"kind": "cohort", **base}, source)
-    return base, spec.model, spec.options.t_end
+def _population(source: str, cfg: Mapping[str, Any]) -> Spec:
+    """The population's own tables validated as a cohort."""
+    return validate({"kind": "cohort", **{k: cfg[k] for k in _COHORT_TABLES if k in cfg}}, source)
 
 
 def _path(source: str, t: Table, key: str) -> Path | None:
@@ -112,22 +120,21 @@ def _start(source: str, t: Table, bounds: tuple[float, float], log: bool, key: s
     return float(v)
 
 
-def _header(cfg: Mapping[str, Any], source: str, kind: str
-            ) -> tuple[Table, str, dict[str, Any], str, Any, float]:
-    """The top table, title, population base tables, model name, model spec and follow-up (days) shared by fit
-    and predict."""
+def _header(cfg: Mapping[str, Any], source: str, kind: str) -> tuple[Table, str, Spec, Any, float]:
+    """The top table, title, population, model spec and follow-up (days) shared by fit and predict."""
     top = Table(source, "", cfg)
     top.choice("kind", (kind,))
     title = top.string("title", "") or ""
     top.string("description")
     for k in _COHORT_TABLES:
         top.seen.add(k)
-    base, model, follow_up = _base(source, cfg)
-    return top, title, base, model, get_model(model), follow_up
+    population = _population(source, cfg)
+    return top, title, population, get_model(population.model), population.options.t_end
 
 
 def validate_fit(cfg: Mapping[str, Any], source: str) -> FitSpec:
-    top, title, base, model, mspec, follow_up = _header(cfg, source, "fit")
+    top, title, population, mspec, follow_up = _header(cfg, source, "fit")
+    model = population.model
 
     d = top.table("data") or top.fail("data", "missing [data] table (kinetics_csv and/or pfs_csv)")
     kin_path, km_path = _path(source, d, "kinetics_csv"), _path(source, d, "pfs_csv")
@@ -142,12 +149,12 @@ def validate_fit(cfg: Mapping[str, Any], source: str) -> FitSpec:
     if isinstance(kinetics, PatientKinetics) and km is not None:
         d.fail(d.path, "per-patient kinetics fit individual patients; fit a PFS curve in a separate config")
 
-    spec = FitSpec(source=source, title=title, base=base, model=model, kinetics=kinetics, km=km,
-                   n_patients=n_patients)
+    spec = FitSpec(source=source, title=title, population=population, kinetics=kinetics, km=km,
+                   n_patients=n_patients, config=dict(cfg))
     ft = top.table("free") or top.fail("free", "missing [free.NAME] tables: the parameters to fit")
     if not ft.data:
         ft.fail(ft.path, "needs at least one [free.NAME] table")
-    fixed = dict(base.get("parameters", {}))
+    fixed = dict(population.config.get("parameters", {}))
     for name, raw in ft.data.items():
         ft.seen.add(name)
         kp = ft.key(name)
@@ -205,12 +212,13 @@ def validate_fit(cfg: Mapping[str, Any], source: str) -> FitSpec:
                                     "each quantile")
     top.done(["kind", "title", "description", *_COHORT_TABLES, "data", "free", "fit"])
     if spec.free:  # the population with start values must itself be a valid cohort
-        validate(cohort_config(base, spec.free, 10), source)
+        population_spec(population, spec.free, 10)
     return spec
 
 
 def validate_predict(cfg: Mapping[str, Any], source: str) -> PredictSpec:
-    top, title, base, model, mspec, follow_up = _header(cfg, source, "predict")
+    top, title, population, mspec, follow_up = _header(cfg, source, "predict")
+    model = population.model
     d = top.table("data") or top.fail("data", "missing [data] table (kinetics_csv, error_sigma)")
     path = _path(source, d, "kinetics_csv")
     if path is None:
@@ -244,11 +252,12 @@ def validate_predict(cfg: Mapping[str, Any], source: str) -> PredictSpec:
     if not prior:
         pt.fail(pt.path, "needs at least one [prior.NAME] table")
     s = top.table("sampler") or Table(source, "sampler", {})
-    out = PredictSpec(source=source, title=title, base=base, model=model, prior=prior, kinetics=kin,
+    out = PredictSpec(source=source, title=title, population=population, prior=prior, kinetics=kin,
                       error_sigma=float(es),
                       walkers=s.integer("walkers", max(24, 4 * len(prior)), lo=2 * len(prior) + 2, hi=1000),
                       steps=s.integer("steps", 1500, lo=100, hi=10**6), burn=s.integer("burn", 500, lo=0),
-                      seed=s.integer("seed", 0, lo=0), draws=s.integer("draws", 400, lo=10, hi=100_000))
+                      seed=s.integer("seed", 0, lo=0), draws=s.integer("draws", 400, lo=10, hi=100_000),
+                      config=dict(cfg))
     s.done(["walkers", "steps", "burn", "seed", "draws"])
     if out.burn >= out.steps:
         s.fail(s.key("burn"), f"must be below steps ({out.steps})")

@@ -6,18 +6,17 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from experiments.calibration.population import population_spec
+from experiments.cohort.chunk import simulate_chunk
+from experiments.cohort.spec import validate
+from experiments.paths import DATA
+from experiments.statistics import kaplan_meier
 from hybrid.units import DAYS_PER_MONTH
-
-from ..config import validate
-from ..simulate import simulate_chunk
-from ..summary import kaplan_meier
-from .population import cohort_config
 
 EXAMPLE_BASE: dict[str, Any] = {"cohort": {"model": "kimmel2021", "preset": "kimmel2021", "seed": 7,
                                            "follow_up_days": 730}}
@@ -29,7 +28,7 @@ def synthetic_km(base: Mapping[str, Any], truth: Mapping[str, Mapping[str, float
                  months: Sequence[float]) -> pd.DataFrame:
     """Simulate a hybrid Monte Carlo cohort of ``n`` patients with lognormal ``truth`` hyperparameters and read
     its Kaplan–Meier curve at ``months``: columns months, pfs, n_at_risk."""
-    spec = validate(cohort_config(base, truth, n), "<synthetic>")
+    spec = population_spec(validate({"kind": "cohort", **base}, "<synthetic>"), truth, n)
     df = simulate_chunk(spec, 0, n)
     kmf = kaplan_meier(df["pfs_days"].to_numpy(), df["pfs_event"].to_numpy())
     days = np.asarray(months, float) * DAYS_PER_MONTH
@@ -42,7 +41,7 @@ def synthetic_patient(params, days: Sequence[float], error_sigma: float, seed: i
                       patient: str = "P1") -> pd.DataFrame:
     """One patient's counts (cells/µL) at ``days`` from the mean field with lognormal measurement noise;
     values below ``lloq`` are reported as censored (empty count, lloq given)."""
-    from .kinetics import effector_per_ul
+    from hybrid import effector_per_ul
 
     mu = effector_per_ul(params, np.asarray(days, float))[0]
     y = mu * np.exp(error_sigma * np.random.default_rng(seed).standard_normal(len(days)))
@@ -54,7 +53,7 @@ def synthetic_patient(params, days: Sequence[float], error_sigma: float, seed: i
 
 
 def main() -> int:
-    out = Path(__file__).resolve().parent.parent / "data" / "synthetic_pfs.csv"
+    out = DATA / "synthetic_pfs.csv"
     km = synthetic_km(EXAMPLE_BASE, EXAMPLE_TRUTH, 1000, np.arange(1, 24))
     header = ("# Synthetic PFS curve made by cartsim (python -m experiments.calibration.synthetic): 1000 hybrid\n"
               "# Monte Carlo patients, Kimmel Table 1 with lognormal r_B (median 0.13/day, sigma 0.3) and K_C\n"

@@ -27,7 +27,7 @@ from numba import njit
 from ..constraints import Interval
 from ..integrator import RATES_SIG
 from ..model import ModelSpec
-from ..params import ParamSpec
+from ..paramspec import ParamSpec
 from . import kimmel2021 as base
 
 _UNIT = Interval(lo=0.0, hi=1.0)

@@ -25,7 +25,7 @@ from numba import njit
 from ..constraints import NON_NEGATIVE
 from ..integrator import RATES_SIG
 from ..model import ModelSpec
-from ..params import ParamSpec
+from ..paramspec import ParamSpec
 
 _CODE = "CARTmath app code (tmglncc/CARTmath, server.R)"
 _HD = f"{_CODE}, HDLM-2 datasets ex1-ex3 (Barros et al. 2021, Fig. 3a, 4a, 4d)"

@@ -21,7 +21,8 @@ from numba import njit
 from ..constraints import NON_NEGATIVE
 from ..integrator import RATES_SIG
 from ..model import ModelSpec
-from ..params import ParamSpec
+from ..paramspec import ParamSpec
+from ..units import volume_to_cells
 
 _T1 = "Kimmel et al. 2021, Table 1"
 PARAMS: tuple[ParamSpec, ...] = (
@@ -32,14 +33,15 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("a", "1", "signalling inefficiency in r_C", 0.423, _T1),
     ParamSpec("b", "1/day", "immune-reconstitution impact in r_C", 0.525, _T1, NON_NEGATIVE),
     ParamSpec("r_B", "1/day", "tumour net growth rate", 0.10,
-              f"assumed within the range 0.01-0.5 of {_T1}"),
+              f"assumed within the range 0.01-0.5 of {_T1}", plausible=(0.01, 0.5), plausible_source=_T1),
     ParamSpec("gamma_B", "1/day", "maximal killing rate", 1.15, _T1, NON_NEGATIVE),
     ParamSpec("k_B", "cells", "killing saturation constant", 2.024e9, _T1),
     ParamSpec("d_B", "1/day", "intrinsic tumour death rate (birth rate is r_B + d_B)", 0.0,
               "assumed: the paper gives only the net rate r_B", NON_NEGATIVE),
     ParamSpec("N0", "cells", "normal T cells at infusion (after lymphodepletion)", 3.00e9, _T1, NON_NEGATIVE),
     ParamSpec("C0", "cells", "CAR T cells infused", 1.80e8, _T1, NON_NEGATIVE),
-    ParamSpec("B0", "cells", "tumour cells at infusion (94.86 ml at 1e9 cells/ml)", 9.486e10, _T1),
+    ParamSpec("B0", "cells", "tumour cells at infusion (the median metabolic tumour volume, 94.86 ml)",
+              float(volume_to_cells(94.86)), _T1),
 )
 
 PRESETS: dict[str, dict[str, float]] = {

@@ -8,7 +8,7 @@ from numba import njit
 from ..constraints import NON_NEGATIVE
 from ..integrator import RATES_SIG
 from ..model import ModelSpec
-from ..params import ParamSpec
+from ..paramspec import ParamSpec
 from . import kimmel2021 as base
 
 PARAMS: tuple[ParamSpec, ...] = (

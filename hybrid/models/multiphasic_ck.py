@@ -28,7 +28,7 @@ from numba import njit
 from ..constraints import NON_NEGATIVE
 from ..integrator import RATES_SIG
 from ..model import ModelSpec
-from ..params import ParamSpec
+from ..paramspec import ParamSpec
 from . import kimmel2021 as kimmel
 
 _RANGE = "assumed: with C0 gives Cmax ~55 cells/µL at Tmax 10 days, inside the ranges of Huang et al. (seed 000)"

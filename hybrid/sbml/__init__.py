@@ -3,7 +3,7 @@ model as SBML Level 3 (:func:`export_sbml`). Uses python-libsbml."""
 
 from __future__ import annotations
 
-from .reader import load_sbml
-from .writer import export_sbml
+from ..sbml.reader import load_sbml
+from ..sbml.writer import export_sbml, exportable
 
-__all__ = ["export_sbml", "load_sbml"]
+__all__ = ["export_sbml", "exportable", "load_sbml"]

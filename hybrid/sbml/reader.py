@@ -35,8 +35,8 @@ from ..constraints import NON_NEGATIVE, Interval
 from ..errors import CartsimError
 from ..inputs import quote, read_text_input
 from ..model import ModelSpec
-from ..params import ParamSpec
-from .mathml import additive_terms, has_piecewise, symbols, to_python
+from ..paramspec import ParamSpec
+from ..sbml.mathml import additive_terms, has_piecewise, symbols, to_python
 
 ANY = Interval()
 _SID = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

@@ -14,9 +14,7 @@ import libsbml
 
 from ..errors import CartsimError
 from ..model import ModelSpec
-from ..models import get_model
-from ..params import Parameters
-from .mathml import symbols
+from ..sbml.mathml import symbols
 
 # cartsim unit text -> (SBML unit definition id, [(kind, exponent, multiplier)])
 _UNITS = {
@@ -55,9 +53,9 @@ def _notes(text: str) -> str:
 
 def build_document(spec: ModelSpec, values: Mapping[str, float]) -> libsbml.SBMLDocument:
     """The SBML document of ``spec`` with parameter ``values`` (every parameter, cells and days)."""
-    if len(spec.rate_laws) != len(spec.reactions):
-        raise CartsimError(f"model {spec.name} has no SBML rate laws to export; accepted: "
-                           f"{', '.join(n for n in _exportable())}")
+    if not exportable(spec):
+        raise CartsimError(f"model {spec.name} has no SBML rate laws to export (models that have: "
+                           "cartsim models)")
     doc = libsbml.SBMLDocument(3, 2)
     m = doc.createModel()
     m.setId(spec.name)
@@ -142,19 +140,21 @@ def _parse(formula: str, what: str) -> libsbml.ASTNode:
     return ast
 
 
-def _exportable() -> list[str]:
-    from ..models import MODELS
+def exportable(spec: ModelSpec) -> bool:
+    """Whether ``spec`` carries the SBML rate laws an export needs."""
+    return len(spec.rate_laws) == len(spec.reactions)
 
-    return [n for n, s in MODELS.items() if len(s.rate_laws) == len(s.reactions)]
 
-
-def export_sbml(model: str | ModelSpec, path: str | Path, values: Mapping[str, float] | None = None,
-                preset: str | None = None) -> Path:
-    """Write ``model`` (a preset, default the first, with ``values`` overriding parameters) as SBML L3V2 to
-    ``path``; libsbml's consistency check must pass (errors raise :class:`CartsimError`)."""
-    spec = get_model(model)
-    params = Parameters.from_preset(preset, spec, **dict(values or {}))
-    doc = build_document(spec, {n: getattr(params, n) for n in spec.param_names})
+def export_sbml(spec: ModelSpec, path: str | Path, values: Mapping[str, float] | None = None) -> Path:
+    """Write ``spec`` as SBML L3V2 to ``path`` with its first preset's parameter values, ``values`` (e.g. a
+    :class:`hybrid.params.Parameters`) over them; libsbml's consistency check must pass (errors raise
+    :class:`CartsimError`)."""
+    values = {**spec.preset(None), **dict(values or {})}
+    unknown = [n for n in values if n not in spec.param_specs]
+    if unknown:
+        raise CartsimError(f"SBML export of {spec.name}: unknown parameter {unknown[0]!r}; accepted: "
+                           f"{', '.join(spec.param_names)}")
+    doc = build_document(spec, {n: spec.param_specs[n].check(values[n]) for n in spec.param_names})
     doc.checkConsistency()  # unit consistency only warns (ln of a ratio, piecewise in time): errors fail
     errors = [doc.getError(i) for i in range(doc.getNumErrors())
               if doc.getError(i).getSeverity() >= libsbml.LIBSBML_SEV_ERROR]

@@ -1,0 +1,1 @@
+"""The web app (``cartsim app``, Solara): pages (layout only), per-session files and background jobs."""
