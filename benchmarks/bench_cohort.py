@@ -87,18 +87,18 @@ def run_case(n: int, workers: int, backend: str = "local", engine: str = "hybrid
 
 
 def steady_scaling(n: int = 100_000, chunk_size: int | None = None) -> dict:
-    """The runner's own speed-up, start-up excluded: ``run_config`` of the same config in this process with 1
-    worker, then 2 (threads), after a warm-up run; seconds and patients/s of each."""
-    from experiments.cli.run import run_config
+    """The runner's own speed-up, start-up excluded: :func:`experiments.cohort.run_cohort` of the same config in
+    this process with 1 worker, then 2 (threads), after a warm-up run; seconds and patients/s of each."""
+    from experiments.cohort.runner import run_cohort
+    from experiments.cohort.spec import load_spec, revise
 
-    base = ["output.figures=false", "output.kinetics_patients=0"]
+    spec = load_spec(CONFIG, ["output.figures=false", "output.kinetics_patients=0"])
     with tempfile.TemporaryDirectory(prefix="cartsim-bench-") as tmp:
-        run_config(CONFIG, [*base, "cohort.n=2000"], out=Path(tmp) / "warm", workers=2)
+        run_cohort(revise(spec, n=2000), Path(tmp) / "warm", workers=2)
         out = {"n": n}
         for workers in (1, 2):
             t0 = time.perf_counter()
-            run_config(CONFIG, [*base, f"cohort.n={n}"], out=Path(tmp) / f"w{workers}", workers=workers,
-                       chunk_size=chunk_size)
+            run_cohort(revise(spec, n=n), Path(tmp) / f"w{workers}", workers=workers, chunk_size=chunk_size)
             out[f"seconds_{workers}"] = time.perf_counter() - t0
         out["speedup"] = out["seconds_1"] / out["seconds_2"]
     return out
@@ -139,7 +139,7 @@ def markdown(result: dict) -> str:
                      f"{c['patients_per_s']:,.0f} | {c['peak_mem_mb']:.0f} | {c['parquet_mb']:.1f} |")
     st = result.get("steady")
     if st:
-        lines += ["", f"Without start-up (`run_config` in one process after a warm-up, {st['n']:,} patients): "
+        lines += ["", f"Without start-up (`run_cohort` in one process after a warm-up, {st['n']:,} patients): "
                       f"1 worker {st['seconds_1']:.1f} s, 2 workers {st['seconds_2']:.1f} s: "
                       f"**{st['speedup']:.2f}×**."]
     return "\n".join(lines)

@@ -26,6 +26,8 @@ from experiments.paths import CONFIGS, PACKAGE  # noqa: E402
 from hybrid.errors import CartsimError  # noqa: E402
 from hybrid.units import blood_to_cells, cells_to_blood, cells_to_volume  # noqa: E402
 
+FIGURES = ("pfs.png", "event_times.png", "kinetics.png", "p_cure.png", "relapse_types.png")
+"""The cohort figures the page shows, when the run drew them."""
 FOLLOW_UP = hybrid.SimOptions().t_end
 """Days the patient page follows a patient: the engine's default follow-up."""
 
@@ -196,12 +198,21 @@ def _cohort_spec(path: str, roots: tuple[Path, ...]) -> Spec:
     return revise(spec, n=cohort_n.value, seed=cohort_seed.value, variability=level)
 
 
-@solara.lab.task
-def watch_job(job: CohortJob):
-    while job.state == "running":
-        job_tick.value += 1
-        time.sleep(0.25)
-    job_tick.value += 1
+def _watcher(tick: solara.Reactive, every: float):
+    """A background task that redraws a page (bumps ``tick``) every ``every`` seconds while its job runs, and
+    once when it ends; one per page, so that one page's job never cancels the other's watch."""
+
+    @solara.lab.task
+    def watch(job):
+        while job.state == "running":
+            tick.value += 1
+            time.sleep(every)
+        tick.value += 1
+
+    return watch
+
+
+watch_job = _watcher(job_tick, 0.25)
 
 
 @solara.component
@@ -275,10 +286,10 @@ def _CohortResults(job: CohortJob):
                      "exact (mean)": None if ex is None else round(ex, 4)})
     solara.Markdown("**P(cure) per group** (Wilson intervals)")
     solara.DataFrame(pd.DataFrame(rows))
-    for name in ("pfs.png", "event_times.png", "kinetics.png", "p_cure.png", "relapse_types.png"):
-        f = job.file(name)
-        if f is not None:
-            solara.Image(f.read_bytes(), width="720px")
+    # the run's own figures (the files a user downloads), read once per run, not at every render
+    images = solara.use_memo(lambda: [f.read_bytes() for f in map(job.file, FIGURES) if f is not None], [job])
+    for data in images:
+        solara.Image(data, width="720px")
     with solara.Row():
         pq = job.file("patients.parquet")
         if pq is not None:
@@ -297,12 +308,7 @@ fit_tick = solara.reactive(0)
 fit_error = solara.reactive(None)
 
 
-@solara.lab.task
-def watch_fit(job: FitJob):
-    while job.state == "running":
-        fit_tick.value += 1
-        time.sleep(0.5)
-    fit_tick.value += 1
+watch_fit = _watcher(fit_tick, 0.5)
 
 
 @solara.component

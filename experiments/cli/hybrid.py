@@ -109,12 +109,13 @@ def _dump(obj) -> None:
 
 
 def _emit(out: dict, fmt: str) -> None:
-    """JSON, or one ``key: value`` line per entry (nested tables flattened as key.sub)."""
+    """JSON, or one ``key: value`` line per entry (nested tables flattened as key.sub; the provenance record
+    belongs to the JSON document, not to the reading)."""
     if fmt == "json":
         _dump(out)
         return
     flat: dict[str, object] = {}
-    out = json.loads(json.dumps(out, default=json_default))  # numpy scalars as plain numbers
+    out = json.loads(json.dumps({k: v for k, v in out.items() if k != "provenance"}, default=json_default))
     for k, v in out.items():
         if isinstance(v, dict):
             flat.update({f"{k}.{s}": w for s, w in v.items()})

@@ -484,6 +484,12 @@ def revise(spec: Spec, *, n: int | None = None, seed: int | None = None, variabi
             if name not in mspec.param_specs:
                 raise CartsimError(f"unknown parameter {name!r} of model {spec.model}; accepted: "
                                    f"{', '.join(mspec.param_names)}")
+            fixed = [f"[groups.{g.name}]" for g in spec.groups if name in g.values]
+            if spec.sweep is not None and spec.sweep.parameter == name:
+                fixed = ["[sweep]"]
+            if fixed:  # the validator's rule: a parameter is either fixed per arm or drawn, not both
+                raise CartsimError(f"{spec.source}: parameters.{name}: fixed in {', '.join(fixed)}; a distribution "
+                                   "cannot apply")
         changes["dists"] = {**spec.dists, **dists}
         cfg["parameters"] = {**cfg.get("parameters", {}), **{k: d.table() for k, d in dists.items()}}
     if figures is not None:
