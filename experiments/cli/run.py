@@ -134,4 +134,10 @@ def _headline(summary: dict[str, Any]) -> dict[str, Any]:
         out["overall"] = brief(summary["overall"])
         for g, s in summary.get("groups", {}).items():
             out[g] = brief(s)
+    er = summary.get("exposure_response")
+    if er:
+        for name, m in er["metrics"].items():
+            r = m["ratio_responders_to_non_responders"]
+            if r["estimate"] is not None:
+                out[f"{name}_responders_vs_non"] = f"{r['estimate']:.2f} [{r['low']:.2f}, {r['high']:.2f}]"
     return out

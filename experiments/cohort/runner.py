@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from experiments.cohort import exposure
 from experiments.cohort.chunk import result_columns, simulate_chunk
 from experiments.cohort.spec import SWEEP_VARIABILITY, Spec
 from experiments.cohort.store import ChunkStore, fingerprint, iter_patients, read_patients
@@ -99,13 +100,18 @@ def _run(spec: Spec, out_dir: Path, backend: Backend, prov: Provenance, *, resum
         df = None
         stats = exact_only_summary(iter_patients(out_dir / "patients.parquet", ["group", "p_cure_exact"]), names)
     else:
-        df = store.read_columns([*SUMMARY_COLUMNS, *(c for c in result_columns(spec.model) if c == "relapse_type")])
+        df = store.read_columns([*SUMMARY_COLUMNS, *(c for c in exposure.COLUMNS if c not in SUMMARY_COLUMNS),
+                                 *(c for c in result_columns(spec.model) if c == "relapse_type")])
         stats = cohort_summary(df, names, spec.options.t_end)
+        stats["exposure_response"] = exposure.exposure_response(df, spec.seed, spec.early_progression_day)
     summary = build_summary(spec, stats, backend)
     if spec.figures:
         from experiments.figures import cohort as figures
 
         figures.cohort_figures(spec, df, summary, out_dir)
+        if df is not None:
+            figures.exposure_figure(exposure.exposure_table(df, spec.early_progression_day),
+                                    summary["exposure_response"], out_dir / "exposure_response.png")
         if spec.kinetics_patients > 0:
             figures.kinetics_figure(spec, kinetics(spec, out_dir / "patients.parquet"), out_dir)
     prov.stamp(summary, out_dir)

@@ -136,6 +136,8 @@ class Spec:
     exact_only: bool = False
     observed_pfs_csv: str | None = None
     kinetics_patients: int = 200
+    early_progression_day: float = 90.0
+    """Exposure–response landmark (days): progression before it is early (:mod:`experiments.cohort.exposure`)."""
     figures: bool = True
     sensitivity: Sensitivity | None = None
 
@@ -372,7 +374,10 @@ def validate(cfg: Mapping[str, Any], source: str = "<config>") -> Spec:
         load_km(observed, t_end)  # fail here, before the run, not in its figure
     kin = o.integer("kinetics_patients", 200, lo=0, hi=100_000)
     figures = o.boolean("figures", True)
+    early = o.number("early_progression_day", 90.0, lo=0.0, lo_open=True)
     o.done()
+    if early >= t_end:
+        o.fail(o.key("early_progression_day"), f"must be within follow-up ({t_end:g} days), got {early:g}")
 
     # [sensitivity] ----------------------------------------------------------------------------------------
     sens = None
@@ -393,6 +398,7 @@ def validate(cfg: Mapping[str, Any], source: str = "<config>") -> Spec:
                 dists=dists, variability=vlevel, variability_reading=reading, variable_params=vparams,
                 groups=tuple(groups), options=options, sweep=sweep, assessment_days=assessment,
                 chunk_size=chunk, exact_only=exact_only, observed_pfs_csv=observed, kinetics_patients=kin,
+                early_progression_day=early,
                 figures=figures, sensitivity=sens)
 
 

@@ -212,3 +212,31 @@ def sensitivity_figure(names: list[str], values: dict[str, np.ndarray], errors: 
     fig.suptitle(title, fontsize=10)
     save(fig, path)
     return path
+
+
+EXPOSURE_CLASSES = (("cure", "#2e8b57"), ("late progression", "#c08a2e"), ("early progression", "#b22222"),
+                    ("censored", "0.5"))
+
+
+def exposure_figure(table: pd.DataFrame, er: dict[str, Any], path: Path) -> Path:
+    """Cmax and AUC0–28 (blood units, log axis) by outcome class: boxes with the patients as points, and the
+    ratio of medians responders / non-responders with its bootstrap interval in each panel's title."""
+    metrics = er["metrics"]
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5.2 * len(metrics), 4.2), squeeze=False)
+    rng = np.random.default_rng(0)  # horizontal jitter of the points only
+    for ax, (name, m) in zip(axes[0], metrics.items(), strict=True):
+        present = [(c, col) for c, col in EXPOSURE_CLASSES if er["classes"].get(c)]
+        data = [table.loc[table["class"] == c, name].to_numpy() for c, _ in present]
+        data = [np.clip(d, 1e-3, None) for d in data]
+        ax.boxplot(data, positions=range(len(data)), widths=0.5, showfliers=False)
+        for k, (d, (_, col)) in enumerate(zip(data, present, strict=True)):
+            pick = d if d.size <= 400 else rng.choice(d, 400, replace=False)
+            ax.plot(k + rng.uniform(-0.18, 0.18, pick.size), pick, "o", ms=2.5, alpha=0.35, color=col)
+        ax.set_xticks(range(len(data)), [f"{c}\n(n={er['classes'][c]})" for c, _ in present], fontsize=8)
+        ax.set_yscale("log")
+        ax.set_ylabel(m["label"])
+        r = m["ratio_responders_to_non_responders"]
+        ratio = "n/a" if r["estimate"] is None else f"{r['estimate']:.2g} [{r['low']:.2g}, {r['high']:.2g}]"
+        ax.set_title(f"responders / non-responders (median): {ratio}", fontsize=9)
+    fig.suptitle(f"exposure by outcome; responder: {er['responder']}", fontsize=10)
+    return save(fig, path)
