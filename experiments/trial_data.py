@@ -177,10 +177,11 @@ def _increasing(path: Path, x: np.ndarray, what: str) -> None:
 
 
 def load_km(path: str | Path, max_days: float | None = None) -> KaplanMeier:
-    """A Kaplan–Meier curve given as points: a time column ``days`` or ``months`` and ``pfs`` (fractions in
-    [0, 1]) or ``pfs_percent`` (percent), optionally ``n_at_risk``. Validated: times increasing (a first row at
-    time 0 is the curve's start, PFS 1), PFS non-increasing, and no time beyond ``max_days``
-    (the follow-up; 1% of slack)."""
+    """A Kaplan–Meier curve given as points, as curves are digitised: a time column ``days`` or ``months`` and
+    ``pfs`` (fractions in [0, 1]) or ``pfs_percent`` (percent), optionally ``n_at_risk``. Validated: times in
+    order (a first row at time 0 is the curve's start, PFS 1; two rows at one time are a vertical step, read as
+    its foot), PFS non-increasing, and no time beyond ``max_days`` (the follow-up; 1% of slack), naming the
+    row."""
     path = Path(path)
     df = _read(path)
     pcol = "pfs" if "pfs" in df.columns else "pfs_percent" if "pfs_percent" in df.columns else None
@@ -203,7 +204,10 @@ def load_km(path: str | Path, max_days: float | None = None) -> KaplanMeier:
     _within_follow_up(path, df, unit, t, max_days)
     if t[0] == 0.0 and pfs[0] < 0.99:
         raise CartsimError(f"{path}: row 2: a Kaplan-Meier curve starts at PFS 1 at time 0, got {pfs[0]:g}")
-    _increasing(path, t, "time")
+    if np.any(np.diff(t) < 0):
+        k = int(np.argmax(np.diff(t) < 0))
+        raise CartsimError(f"{path}: {unit}: rows {k + 2} and {k + 3} are out of order ({t[k + 1]:g} after "
+                           f"{t[k]:g} days)")
     if np.any(np.diff(pfs) > 1e-12):
         k = int(np.argmax(np.diff(pfs) > 1e-12))
         raise CartsimError(f"{path}: column {pcol!r}: a Kaplan-Meier curve cannot increase ({pfs[k]:g} then "
@@ -213,4 +217,7 @@ def load_km(path: str | Path, max_days: float | None = None) -> KaplanMeier:
         n_at_risk = _numeric(path, df, "n_at_risk")
         if (n_at_risk < 0).any() or np.any(np.diff(n_at_risk) > 0):
             raise CartsimError(f"{path}: column 'n_at_risk': numbers must be >= 0 and non-increasing")
-    return KaplanMeier(t, pfs, n_at_risk)
+    # a digitised vertical step gives two rows at one time, its top and its foot: the curve there is the foot
+    # (Kaplan-Meier curves are right-continuous)
+    last = np.r_[np.diff(t) > 0, True]
+    return KaplanMeier(t[last], pfs[last], None if n_at_risk is None else n_at_risk[last])

@@ -253,24 +253,6 @@ def test_a_one_observation_fit_reports_no_correlations(tmp_path, cli):
     assert ident["correlation"] is None and {"K_C", "rho_C"} <= set(ident["not_identifiable"])
 
 
-def test_a_month_zero_row_fits_end_to_end_with_figures(tmp_path, cli):
-    """Item 18: a published curve typed from month 0 (0,1.0 first) runs to its figures."""
-    src = Path("experiments/data/synthetic_pfs.csv").read_text().splitlines()
-    header = next(i for i, line in enumerate(src) if not line.startswith("#"))
-    cols = src[header].split(",")
-    zero = ",".join({"months": "0", "days": "0", "pfs": "1.0", "n_at_risk": "1000"}[c] for c in cols)
-    csv = tmp_path / "km.csv"
-    csv.write_text("\n".join([src[header], zero, *src[header + 1:]]) + "\n")
-    cfg = tmp_path / "f.toml"
-    cfg.write_text(Path("experiments/configs/calibrate_pfs.toml").read_text()
-                   .replace('"../data/synthetic_pfs.csv"', f'"{csv}"')
-                   .replace("starts = 3", "starts = 1").replace("virtual_patients = 20000", "virtual_patients = 2000\n"
-                                                                                           "min_ess = 200"))
-    status, _, err = cli(["fit", cfg, "--out", tmp_path / "out"])
-    assert status == 0, err
-    assert (tmp_path / "out" / "pfs.png").stat().st_size > 1000
-
-
 def test_an_sbml_cohort_with_a_preset_is_told_so(tmp_path, cli):
     export_sbml(get_model("kimmel2021"), tmp_path / "k.xml")
     cfg = tmp_path / "c.toml"
