@@ -17,7 +17,7 @@ from experiments.calibration import optimiser, report
 from experiments.calibration.kinetics import SummaryFit, patient_nll
 from experiments.calibration.km import ExactPFS, goodness_of_fit, intervals
 from experiments.calibration.km import nll as km_nll
-from experiments.calibration.population import Proposal, hyper_values, lognormals, simulate_exact
+from experiments.calibration.population import Proposal, hyper_values, lognormals, simulate_exact, truncation
 from experiments.calibration.spec import FitSpec
 from experiments.cohort.distributions import Distribution
 from experiments.cohort.spec import revise
@@ -31,6 +31,10 @@ from hybrid.errors import CartsimError
 from hybrid.rng import derived_seed
 
 MAX_ROUNDS = 4
+AT_BOUND = 0.01
+"""A hyperparameter estimate within this share of its range (optimiser coordinates) of a bound is at it."""
+EDGE_CUT = 0.05
+"""A plausible range that cuts more than this share of a fitted lognormal says the fit leans on its edge."""
 ROUND_TAG = 0x524F_554E  # "ROUN": the entropy tag of each round's virtual patients
 STARTS_TAG = 0x5354_5254  # "STRT": the entropy tag of the optimiser's random starts
 LOW_ESS = 50.0
@@ -82,6 +86,20 @@ class _Objective:
         return f + (1e6 * (LOW_ESS - e) if e < LOW_ESS else 0.0)
 
 
+def edge(hyperparameters: dict[str, dict[str, Any]], trunc: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Whether the data are matched only at the edge of the population: a hyperparameter estimated at a bound of
+    its search range, or a plausible range that cuts more than :data:`EDGE_CUT` of a fitted lognormal; with one
+    line saying which."""
+    why = [f"{name} at its {h['estimate_at_bound']} bound ({h['estimate']:.3g})"
+           for name, h in hyperparameters.items() if h.get("estimate_at_bound")]
+    why += [f"the plausible range {t['plausible'][0]:g}-{t['plausible'][1]:g} of {p} ({t['source']}) cuts "
+            f"{100 * t['share_cut']:.0f}% of its fitted lognormal" for p, t in trunc.items()
+            if t["plausible"] and t["share_cut"] > EDGE_CUT]
+    line = ("matched only at the edge of the population: " + "; ".join(why)) if why else \
+        "matched inside the population: no hyperparameter at a bound, no plausible range cutting much"
+    return {"at_edge": bool(why), "why": why, "line": line}
+
+
 def fit_population(spec: FitSpec, quiet: bool = True, workers: int | None = None) -> dict[str, Any]:
     """Fit the population hyperparameters to summary kinetics and/or a KM curve by importance reweighting;
     the virtual patients are simulated on ``workers`` processes."""
@@ -131,8 +149,15 @@ def _fit_population(spec: FitSpec, quiet: bool, backend: Backend) -> dict[str, A
                               "low_at_bound": lo_b, "high_at_bound": hi_b,
                               "profile": [(h.from_x(v), f - best.nll) for v, f in prof]}
     corr = optimiser.correlations(nll, best.x, bounds)
+    for i, h in enumerate(hypers):
+        lo_x, hi_x = bounds[i]
+        tol = AT_BOUND * (hi_x - lo_x)
+        intervals_[h.name]["estimate_at_bound"] = ("low" if best.x[i] - lo_x <= tol else
+                                                   "high" if hi_x - best.x[i] <= tol else None)
+    trunc = truncation(free, spec.model)
     out: dict[str, Any] = {
         "mode": "population", "hyperparameters": intervals_, "population": free, "nll": best.nll,
+        "population_truncation": trunc, "edge": edge(intervals_, trunc),
         "identifiability": optimiser.identifiability([h.name for h in hypers], corr, intervals_),
         "diagnostics": {"rounds": rounds, "starts": best.starts, "effective_sample_size": rounds[-1]["ess"],
                         "virtual_patients_per_evaluation": spec.virtual_patients,
@@ -194,8 +219,10 @@ def fit_individuals(spec: FitSpec, quiet: bool = True) -> dict[str, Any]:
         logs = np.log(est[:, j])
         pop[n] = {"median": float(np.exp(np.median(logs))),
                   "sigma": float(np.std(logs, ddof=1)) if len(logs) > 1 else 0.0}
+    trunc = truncation({n: v for n, v in pop.items() if v["sigma"] > 0}, spec.model)
     return {"mode": "individual", "patients": patients, "population": pop,
-            "population_method": "two-stage: median and sd of the individual log estimates"}
+            "population_method": "two-stage: median and sd of the individual log estimates",
+            "population_truncation": trunc, "edge": edge({}, trunc)}
 
 
 def run_fit(spec: FitSpec, out: Path, *, quiet: bool = True, workers: int | None = None, overwrite: bool = False,
@@ -219,11 +246,11 @@ def _run_fit(spec: FitSpec, out_dir: Path, quiet: bool, workers: int | None) -> 
         result = fit_individuals(spec, quiet)
         spread = {n: v for n, v in result["population"].items() if v["sigma"] > 0}
         # one patient (or identical estimates): the parameter is fixed at the estimate
-        dists = {**lognormals(spread), **{n: Distribution("fixed", (v["median"],))
+        dists = {**lognormals(spread, spec.model), **{n: Distribution("fixed", (v["median"],))
                                           for n, v in result["population"].items() if v["sigma"] == 0}}
     else:
         result = fit_population(spec, quiet, workers)
-        dists = lognormals(result["population"])
+        dists = lognormals(result["population"], spec.model)
     result["seconds"] = time.perf_counter() - t0
     calibrated = revise(spec.population, dists=dists)
     config = {"title": f"Calibrated by cartsim fit: {spec.title}".strip(),
@@ -231,6 +258,7 @@ def _run_fit(spec: FitSpec, out_dir: Path, quiet: bool, workers: int | None) -> 
     report.write_toml(out_dir / "calibrated.toml", config,
                       f"written by cartsim fit from {Path(spec.source).name}; run it with cartsim run")
     result.update(title=spec.title, config=str(spec.source))
+    _log(result["edge"]["line"], quiet)
     if spec.km is not None and spec.confirm:
         result["confirmation"] = report.confirm_pfs(calibrated, out_dir / "confirmation", spec.km, workers)
         _log(f"Monte Carlo confirmation: largest distance to the observed curve "

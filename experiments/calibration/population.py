@@ -68,15 +68,39 @@ def hyper_values(free: Mapping[str, Mapping[str, float]], hypers: Sequence[Hyper
     return out
 
 
-def lognormals(free: Mapping[str, Mapping[str, float]]) -> dict[str, Distribution]:
-    """The population's free parameters as lognormal distributions ({param: {"median", "sigma"}})."""
-    return {p: Distribution.lognormal(hv["median"], hv["sigma"]) for p, hv in free.items()}
+def plausible(model: str, param: str) -> tuple[float, float] | None:
+    """The parameter's plausible range (:attr:`hybrid.paramspec.ParamSpec.plausible`), None if undeclared."""
+    from hybrid import get_model
+
+    return get_model(model).param_specs[param].plausible
+
+
+def lognormals(free: Mapping[str, Mapping[str, float]], model: str) -> dict[str, Distribution]:
+    """The population's free parameters ({param: {"median", "sigma"}}) as lognormal distributions truncated to
+    each parameter's plausible range: no virtual patient of a fit, or of the cohort it calibrates, lies outside
+    it. (Truncation leaves the importance weights unchanged: within the range the truncated density is the
+    untruncated one over a constant, which normalising the weights removes.)"""
+    return {p: Distribution.lognormal(hv["median"], hv["sigma"], plausible(model, p)) for p, hv in free.items()}
+
+
+def truncation(free: Mapping[str, Mapping[str, float]], model: str) -> dict[str, dict[str, Any]]:
+    """Per free parameter: its plausible range with the range's source, and the share of the untruncated
+    lognormal population the range cuts."""
+    from hybrid import get_model
+
+    out = {}
+    for p, d in lognormals(free, model).items():
+        spec = get_model(model).param_specs[p]
+        out[p] = {"plausible": list(spec.plausible) if spec.plausible else None,
+                  "source": spec.plausible_source or None, "share_cut": 1.0 - d.kept()}
+    return out
 
 
 def population_spec(population: Spec, free: Mapping[str, Mapping[str, float]], n: int, seed: int | None = None
                     ) -> Spec:
-    """The cohort ``population`` with ``n`` patients and its free parameters lognormal at ``free``."""
-    return revise(population, n=n, seed=seed, dists=lognormals(free))
+    """The cohort ``population`` with ``n`` patients and its free parameters lognormal at ``free`` (within
+    their plausible ranges)."""
+    return revise(population, n=n, seed=seed, dists=lognormals(free, population.model))
 
 
 @dataclass

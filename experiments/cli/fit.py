@@ -40,6 +40,7 @@ def main(args: argparse.Namespace) -> int:
         res = run_predict(spec, out, quiet=args.quiet, overwrite=args.overwrite)
     if args.kind == "fit":
         head = {k: res[k] for k in ("mode", "population", "seconds") if k in res}
+        head["edge"] = res["edge"]["line"]
         if "pfs" in res:
             head["pfs_max_vertical_distance"] = res["pfs"]["max_vertical_distance"]
         if "identifiability" in res:

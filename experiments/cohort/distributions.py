@@ -34,15 +34,29 @@ VARIABILITY_READINGS = ("sd", "variance")
 @dataclass(frozen=True)
 class Distribution:
     """kind and args: fixed (value,), normal (mean, sd, low, high) truncated to [low, high],
-    lognormal (mu, sigma) of log(value), uniform (low, high)."""
+    lognormal (mu, sigma) of log(value) or (mu, sigma, low, high) truncated to [low, high], uniform
+    (low, high)."""
 
     kind: str
     args: tuple[float, ...]
 
     @classmethod
-    def lognormal(cls, median: float, sigma: float) -> Distribution:
-        """Lognormal with ``median`` (the parameter's unit) and ``sigma`` (sd of the log value)."""
-        return cls("lognormal", (math.log(float(median)), float(sigma)))
+    def lognormal(cls, median: float, sigma: float, within: tuple[float, float] | None = None) -> Distribution:
+        """Lognormal with ``median`` (the parameter's unit) and ``sigma`` (sd of the log value), truncated to
+        ``within`` = (low, high) when given."""
+        mu = math.log(float(median))
+        if within is None:
+            return cls("lognormal", (mu, float(sigma)))
+        return cls("lognormal", (mu, float(sigma), float(within[0]), float(within[1])))
+
+    def kept(self) -> float:
+        """The share of the untruncated lognormal inside its truncation (1 without one)."""
+        if self.kind != "lognormal" or len(self.args) == 2:
+            return 1.0
+        mu, sigma, lo, hi = self.args
+        if sigma == 0:
+            return 1.0 if lo <= math.exp(mu) <= hi else 0.0
+        return float(special.ndtr((_log(hi) - mu) / sigma) - special.ndtr((_log(lo) - mu) / sigma))
 
     def table(self) -> dict[str, Any]:
         """The ``[parameters.NAME]`` table that :func:`parse_distribution` reads back as this distribution."""
@@ -52,7 +66,9 @@ class Distribution:
             mean, sd, lo, hi = self.args
             return {"dist": "normal", "mean": mean, "sd": sd, "min": lo, **({} if math.isinf(hi) else {"max": hi})}
         if self.kind == "lognormal":
-            return {"dist": "lognormal", "median": math.exp(self.args[0]), "sigma": self.args[1]}
+            # 15 digits: the median as it was given, not exp(log(median))'s last-bit dust
+            out = {"dist": "lognormal", "median": float(f"{math.exp(self.args[0]):.15g}"), "sigma": self.args[1]}
+            return out if len(self.args) == 2 else out | {"min": self.args[2], "max": self.args[3]}
         return {"dist": "uniform", "low": self.args[0], "high": self.args[1]}
 
     def ppf(self, u: np.ndarray) -> np.ndarray:
@@ -63,8 +79,14 @@ class Distribution:
             mean, sd, lo, hi = self.args
             return truncnorm_ppf(u, mean, sd, lo, hi)
         if self.kind == "lognormal":
-            mu, sigma = self.args
-            return np.exp(mu + sigma * special.ndtri(u))
+            mu, sigma = self.args[:2]
+            if len(self.args) == 2:
+                return np.exp(mu + sigma * special.ndtri(u))
+            lo, hi = self.args[2:]
+            if sigma == 0:
+                return np.full(np.shape(u), min(max(math.exp(mu), lo), hi))
+            a, b = special.ndtr((_log(lo) - mu) / sigma), special.ndtr((_log(hi) - mu) / sigma)
+            return np.clip(np.exp(mu + sigma * special.ndtri(a + np.asarray(u) * (b - a))), lo, hi)
         low, high = self.args
         return low + (high - low) * np.asarray(u)
 
@@ -74,9 +96,14 @@ class Distribution:
             return self.args[0]
         if self.kind == "normal":
             return self.args[0]
-        if self.kind == "lognormal":
+        if self.kind == "lognormal":  # untruncated
             return math.exp(self.args[0] + self.args[1] ** 2 / 2)
         return (self.args[0] + self.args[1]) / 2
+
+
+def _log(x: float) -> float:
+    """log x, with log 0 = -inf (a truncation at 0 is no truncation)."""
+    return math.log(x) if x > 0 else -math.inf
 
 
 def truncnorm_ppf(u: np.ndarray, mean: float | np.ndarray, sd: float | np.ndarray, lo: float | np.ndarray,
@@ -155,8 +182,18 @@ def parse_distribution(source: str, keypath: str, spec: ParamSpec, raw: Mapping[
         if t.has("median") or t.has("sigma"):
             med = check_number(source, t.key("median"), t.raw("median"), lo=0.0, lo_open=True)
             sigma = check_number(source, t.key("sigma"), t.raw("sigma"), lo=0.0)
-            t.done(["dist", "median", "sigma"])
-            return Distribution("lognormal", (math.log(med), sigma))
+            within = None
+            if t.has("min") or t.has("max"):
+                lo = check_param(source, t.key("min"), spec, t.raw("min")) if t.has("min") else 0.0
+                hi = check_param(source, t.key("max"), spec, t.raw("max")) if t.has("max") else math.inf
+                if not lo < hi:
+                    t.fail(t.key("max"), f"must be above min ({lo:g}), got {hi:g}")
+                within = (lo, hi)
+            t.done(["dist", "median", "sigma", "min", "max"])
+            d = Distribution.lognormal(med, sigma, within)
+            if d.kept() < 1e-9:
+                t.fail(t.key("median"), f"the lognormal puts (almost) nothing inside [{lo:g}, {hi:g}]")
+            return d
         mean = check_number(source, t.key("mean"), t.raw("mean"), lo=0.0, lo_open=True)
         sd = check_number(source, t.key("sd"), t.raw("sd"), lo=0.0)
         t.done(["dist", "median", "sigma", "mean", "sd"])

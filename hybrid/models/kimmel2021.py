@@ -25,23 +25,39 @@ from ..paramspec import ParamSpec
 from ..units import volume_to_cells
 
 _T1 = "Kimmel et al. 2021, Table 1"
+_ASSUMED = "assumed: the app's and the fits' range"
 PARAMS: tuple[ParamSpec, ...] = (
-    ParamSpec("K_N", "cells", "normal T-cell carrying capacity", 2.50e11, _T1),
-    ParamSpec("K_C", "cells", "CAR T-cell carrying capacity (quartiles 6.15e10-9.65e10)", 6.96e10, _T1),
-    ParamSpec("r_N", "1/day", "normal T-cell growth rate", 0.170, _T1),
-    ParamSpec("rho_C", "1/day", "baseline CAR T growth rate", 0.0251, _T1, NON_NEGATIVE),
-    ParamSpec("a", "1", "signalling inefficiency in r_C", 0.423, _T1),
-    ParamSpec("b", "1/day", "immune-reconstitution impact in r_C", 0.525, _T1, NON_NEGATIVE),
+    ParamSpec("K_N", "cells", "normal T-cell carrying capacity", 2.50e11, _T1,
+              plausible=(1e11, 5e11), plausible_source=f"{_ASSUMED} (200-1000 normal T cells/µL of blood)"),
+    ParamSpec("K_C", "cells", "CAR T-cell carrying capacity (quartiles 6.15e10-9.65e10)", 6.96e10, _T1,
+              plausible=(1e10, 5e11),
+              plausible_source=f"{_ASSUMED} (20-1000 cells/µL; Table 1's quartiles lie well inside)"),
+    ParamSpec("r_N", "1/day", "normal T-cell growth rate", 0.170, _T1,
+              plausible=(0.03, 1.0), plausible_source=_ASSUMED),
+    ParamSpec("rho_C", "1/day", "baseline CAR T growth rate", 0.0251, _T1, NON_NEGATIVE,
+              plausible=(0.001, 0.2), plausible_source=_ASSUMED),
+    ParamSpec("a", "1", "signalling inefficiency in r_C", 0.423, _T1,
+              plausible=(0.05, 3.0), plausible_source=_ASSUMED),
+    ParamSpec("b", "1/day", "immune-reconstitution impact in r_C", 0.525, _T1, NON_NEGATIVE,
+              plausible=(0.05, 3.0), plausible_source=_ASSUMED),
     ParamSpec("r_B", "1/day", "tumour net growth rate", 0.10,
               f"assumed within the range 0.01-0.5 of {_T1}", plausible=(0.01, 0.5), plausible_source=_T1),
-    ParamSpec("gamma_B", "1/day", "maximal killing rate", 1.15, _T1, NON_NEGATIVE),
-    ParamSpec("k_B", "cells", "killing saturation constant", 2.024e9, _T1),
+    ParamSpec("gamma_B", "1/day", "maximal killing rate", 1.15, _T1, NON_NEGATIVE,
+              plausible=(0.1, 5.0), plausible_source=_ASSUMED),
+    ParamSpec("k_B", "cells", "killing saturation constant", 2.024e9, _T1,
+              plausible=(2e8, 2e10), plausible_source=_ASSUMED),
     ParamSpec("d_B", "1/day", "intrinsic tumour death rate (birth rate is r_B + d_B)", 0.0,
-              "assumed: the paper gives only the net rate r_B", NON_NEGATIVE),
-    ParamSpec("N0", "cells", "normal T cells at infusion (after lymphodepletion)", 3.00e9, _T1, NON_NEGATIVE),
-    ParamSpec("C0", "cells", "CAR T cells infused", 1.80e8, _T1, NON_NEGATIVE),
+              "assumed: the paper gives only the net rate r_B", NON_NEGATIVE,
+              plausible=(0.0, 1.0), plausible_source=_ASSUMED),
+    ParamSpec("N0", "cells", "normal T cells at infusion (after lymphodepletion)", 3.00e9, _T1, NON_NEGATIVE,
+              plausible=(1e8, 3e10), plausible_source=f"{_ASSUMED} (0.2-60 cells/µL after lymphodepletion)"),
+    ParamSpec("C0", "cells", "CAR T cells infused", 1.80e8, _T1, NON_NEGATIVE,
+              plausible=(2e7, 5e9),
+              plausible_source="Huang et al. (seed 000): infused 0.2-5 x 10^8 cells, flat or per kg (up to "
+                               "~3.5e10 for 70 kg; 5e9 assumed as the top)"),
     ParamSpec("B0", "cells", "tumour cells at infusion (the median metabolic tumour volume, 94.86 ml)",
-              float(volume_to_cells(94.86)), _T1),
+              float(volume_to_cells(94.86)), _T1,
+              plausible=(1e9, 5e11), plausible_source=f"{_ASSUMED} (1-500 ml of tumour)"),
 )
 
 PRESETS: dict[str, dict[str, float]] = {
