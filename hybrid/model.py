@@ -215,6 +215,9 @@ class ModelSpec:
         for ps in self.params:
             lines.append(f"  {ps.name:<14} {ps.default:<11.6g} {ps.unit:<10} {ps.doc}")
             lines.append(f"  {'':<14} source: {ps.source}; accepted: {ps.bounds.describe()}")
+            if ps.plausible is not None:
+                lines.append(f"  {'':<14} plausible in patients: {ps.plausible[0]:g}-{ps.plausible[1]:g} "
+                             f"({ps.plausible_source})")
         lines += ["", f"presets: {', '.join(self.presets) or '(none)'}", f"exact P(cure): {self.exact_oracle}"]
         return "\n".join(lines)
 

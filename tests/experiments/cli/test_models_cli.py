@@ -25,6 +25,7 @@ def test_models_name_prints_species_reactions_and_every_parameter_with_unit_and_
         line = next(ln for ln in out.splitlines() if ln.split() and ln.split()[0] == p.name)
         assert p.unit in line
     assert out.count("source: ") >= len(spec.params)
+    assert out.count("plausible in patients: ") == sum(p.plausible is not None for p in spec.params)
 
 
 @pytest.mark.parametrize("argv, culprit", [
