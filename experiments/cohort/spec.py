@@ -374,9 +374,11 @@ def validate(cfg: Mapping[str, Any], source: str = "<config>") -> Spec:
         load_km(observed, t_end)  # fail here, before the run, not in its figure
     kin = o.integer("kinetics_patients", 200, lo=0, hi=100_000)
     figures = o.boolean("figures", True)
-    early = o.number("early_progression_day", 90.0, lo=0.0, lo_open=True)
+    early = o.number("early_progression_day", None, lo=0.0, lo_open=True)
     o.done()
-    if early >= t_end:
+    if early is None:  # 90 days, or half a shorter follow-up
+        early = min(90.0, t_end / 2)
+    elif early >= t_end:
         o.fail(o.key("early_progression_day"), f"must be within follow-up ({t_end:g} days), got {early:g}")
 
     # [sensitivity] ----------------------------------------------------------------------------------------
