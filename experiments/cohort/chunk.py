@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 import hybrid
+from experiments.cohort import toxicity
 from experiments.cohort.sampling import patient_seeds, sample_patients
 from experiments.cohort.spec import Spec
 from hybrid import RESULT_COLUMNS
@@ -22,8 +23,11 @@ PFS_COLUMNS = ("pfs_days", "pfs_event")
 
 
 def result_columns(model: str) -> tuple[str, ...]:
-    """The simulation's columns for ``model``: a tumour of several clones adds the relapse type."""
-    return (*KEPT_RESULTS, "relapse_type") if len(get_model(model).tumour_species) > 1 else KEPT_RESULTS
+    """The simulation's columns for ``model``: a tumour of several clones adds the relapse type, a model that
+    carries the cytokine layer its toxicity readouts (:mod:`experiments.cohort.toxicity`)."""
+    spec = get_model(model)
+    return (*KEPT_RESULTS, *(("relapse_type",) if len(spec.tumour_species) > 1 else ()),
+            *(toxicity.COLUMNS if toxicity.carries_layer(spec) else ()))
 
 
 def columns(model: str) -> tuple[str, ...]:
@@ -79,7 +83,11 @@ def simulate_chunk(spec: Spec, start: int, stop: int) -> pd.DataFrame:
         else:
             seeds = patient_seeds(spec.seed, pats["id"].to_numpy()[rows])
             part = hybrid.simulate_batch(sub, seeds, opts, model=spec.model)
-            part = part[list(rcols)].reset_index(drop=True)
+            part = part[[c for c in rcols if c not in toxicity.COLUMNS]].reset_index(drop=True)
+        if toxicity.carries_layer(get_model(spec.model)):
+            tox = toxicity.readouts(sub, opts, get_model(spec.model), spec.toxicity)
+            for c in toxicity.COLUMNS:
+                part[c] = tox[c].to_numpy()
         part.index = rows
         pieces.append(part)
     res = pd.concat(pieces).sort_index()

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from experiments.cohort import exposure
+from experiments.cohort import exposure, toxicity
 from experiments.cohort.chunk import result_columns, simulate_chunk
 from experiments.cohort.spec import SWEEP_VARIABILITY, Spec
 from experiments.cohort.store import ChunkStore, fingerprint, iter_patients, read_patients
@@ -100,10 +100,12 @@ def _run(spec: Spec, out_dir: Path, backend: Backend, prov: Provenance, *, resum
         df = None
         stats = exact_only_summary(iter_patients(out_dir / "patients.parquet", ["group", "p_cure_exact"]), names)
     else:
+        extra = [c for c in result_columns(spec.model) if c == "relapse_type" or c in toxicity.COLUMNS]
         df = store.read_columns([*SUMMARY_COLUMNS, *(c for c in exposure.COLUMNS if c not in SUMMARY_COLUMNS),
-                                 *(c for c in result_columns(spec.model) if c == "relapse_type")])
-        stats = cohort_summary(df, names, spec.options.t_end)
-        stats["exposure_response"] = exposure.exposure_response(df, spec.seed, spec.early_progression_day)
+                                 *extra])
+        severe = len(spec.toxicity.grade_thresholds) if "crs_grade_proxy" in extra else None
+        stats = cohort_summary(df, names, spec.options.t_end, severe_grade=severe)
+        stats["exposure_response"] = exposure.exposure_response(df, spec.seed, spec.early_progression_day, severe)
     summary = build_summary(spec, stats, backend)
     if spec.figures:
         from experiments.figures import cohort as figures

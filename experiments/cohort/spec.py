@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from experiments.cohort.distributions import DIST_KINDS, VARIABILITY_READINGS, Distribution, parse_distribution
+from experiments.cohort.toxicity import Toxicity, carries_layer
 from experiments.paths import data_path
 from experiments.schema import Table, check_number, check_param, parse_setting
 from hybrid.catalog import get_model, sbml_reference
@@ -134,6 +135,8 @@ class Spec:
     assessment_days: tuple[float, ...] | None = None
     chunk_size: int | None = None
     exact_only: bool = False
+    toxicity: Toxicity = field(default_factory=Toxicity)
+    """How the cytokine layer's readouts are taken (models that carry it)."""
     observed_pfs_csv: str | None = None
     kinetics_patients: int = 200
     early_progression_day: float = 90.0
@@ -381,6 +384,24 @@ def validate(cfg: Mapping[str, Any], source: str = "<config>") -> Spec:
     elif early >= t_end:
         o.fail(o.key("early_progression_day"), f"must be within follow-up ({t_end:g} days), got {early:g}")
 
+    # [toxicity] -------------------------------------------------------------------------------------------
+    tox = Toxicity()
+    tt = top.table("toxicity")
+    if tt is not None:
+        if not carries_layer(mspec):
+            tt.fail(tt.path, f"model {model} carries no cytokine layer; accepted: "
+                             f"{', '.join(n for n, m in MODELS.items() if carries_layer(m))}")
+        level = tt.number("il6_level", tox.il6_level, lo=0.0, lo_open=True)
+        raw = tt.raw("grade_thresholds", list(tox.grade_thresholds))
+        if not isinstance(raw, list) or not raw:
+            tt.fail(tt.key("grade_thresholds"), "must be a non-empty array of IL-6 levels (pg/mL)")
+        th = [check_number(source, f"{tt.key('grade_thresholds')}[{i}]", v, lo=0.0, lo_open=True)
+              for i, v in enumerate(raw)]
+        if any(b <= a for a, b in zip(th, th[1:], strict=False)):
+            tt.fail(tt.key("grade_thresholds"), f"must be strictly increasing (grades 1, 2, ...), got {th}")
+        tt.done(["il6_level", "grade_thresholds"])
+        tox = Toxicity(il6_level=level, grade_thresholds=tuple(th))
+
     # [sensitivity] ----------------------------------------------------------------------------------------
     sens = None
     sv = top.table("sensitivity")
@@ -392,7 +413,7 @@ def validate(cfg: Mapping[str, Any], source: str = "<config>") -> Spec:
         top.fail("sensitivity", "only for kind = 'local_sensitivity' or 'sobol'")
 
     top.done(["kind", "title", "description", "cohort", "parameters", "variability", "doses", "groups", "sweep",
-              "assessment", "output", "sensitivity"])
+              "assessment", "output", "sensitivity", "toxicity"])
 
     if exact_only and not mspec.linear_tumour:
         c.fail("cohort.exact_only", f"the exact oracle needs a model linear in B; model {model!r} is not")
@@ -400,7 +421,7 @@ def validate(cfg: Mapping[str, Any], source: str = "<config>") -> Spec:
                 dists=dists, variability=vlevel, variability_reading=reading, variable_params=vparams,
                 groups=tuple(groups), options=options, sweep=sweep, assessment_days=assessment,
                 chunk_size=chunk, exact_only=exact_only, observed_pfs_csv=observed, kinetics_patients=kin,
-                early_progression_day=early,
+                early_progression_day=early, toxicity=tox,
                 figures=figures, sensitivity=sens)
 
 

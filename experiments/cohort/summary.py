@@ -28,9 +28,11 @@ def quantiles(x: np.ndarray) -> dict[str, float | None]:
     return {k: float(v) for k, v in zip(keys, q, strict=True)} | {"n": int(x.size)}
 
 
-def group_summary(df: pd.DataFrame, t_end: float, conf: float = 0.95) -> dict[str, Any]:
+def group_summary(df: pd.DataFrame, t_end: float, conf: float = 0.95, severe_grade: int | None = None
+                  ) -> dict[str, Any]:
     """Statistics of one group of patients (columns outcome, t_event_days, p_cure_exact, pfs_days,
-    pfs_event)."""
+    pfs_event; with the cytokine layer's readouts, their summary, ``severe_grade`` the proxy grade counted as
+    severe)."""
     n = len(df)
     out: dict[str, Any] = {"n": n}
     pex = df["p_cure_exact"].to_numpy(float)
@@ -49,6 +51,17 @@ def group_summary(df: pd.DataFrame, t_end: float, conf: float = 0.95) -> dict[st
                   if m * DAYS_PER_MONTH <= t_end + 1.0}
     out["median_pfs_days"] = median_pfs(kmf)
     t = df["t_event_days"].to_numpy(float)
+    if "crs_grade_proxy" in df and severe_grade is not None:
+        g = df["crs_grade_proxy"].to_numpy(float)
+        k_severe = int(np.sum(g >= severe_grade))
+        lo_s, hi_s = wilson(k_severe, n, conf)
+        out["toxicity"] = {
+            "il6_peak_pg_ml": quantiles(df["il6_peak_pg_ml"].to_numpy(float)),
+            "il6_peak_day": quantiles(df["il6_peak_day"].to_numpy(float)),
+            "crs_grade_proxy": {str(k): int(np.sum(g == k)) for k in range(severe_grade + 1)},
+            "severe_crs_proxy": {"grade_at_least": severe_grade, "count": k_severe,
+                                 "share": k_severe / n if n else math.nan, "low": lo_s, "high": hi_s},
+        }
     out["time_to_cure_days"] = quantiles(t[df["outcome"].to_numpy() == "cure"])
     out["time_to_progression_days"] = quantiles(t[df["outcome"].to_numpy() == "progression"])
     if "relapse_type" in df:
@@ -94,10 +107,10 @@ def exact_only_summary(batches: Iterable[pd.DataFrame], group_names: list[str]) 
     return out
 
 
-def cohort_summary(df: pd.DataFrame, group_names: list[str], t_end: float, conf: float = 0.95
-                   ) -> dict[str, Any]:
+def cohort_summary(df: pd.DataFrame, group_names: list[str], t_end: float, conf: float = 0.95,
+                   severe_grade: int | None = None) -> dict[str, Any]:
     """Overall statistics plus one entry per group (in config order) when there is more than one group."""
-    out = {"overall": group_summary(df, t_end, conf)}
+    out = {"overall": group_summary(df, t_end, conf, severe_grade)}
     if len(group_names) > 1:
-        out["groups"] = {g: group_summary(df[df["group"] == g], t_end, conf) for g in group_names}
+        out["groups"] = {g: group_summary(df[df["group"] == g], t_end, conf, severe_grade) for g in group_names}
     return out

@@ -24,6 +24,10 @@ _UNITS = {
     "1/day": ("per_day", [(libsbml.UNIT_KIND_SECOND, -1, 86400.0)]),
     "1/cell": ("per_cell", [(libsbml.UNIT_KIND_ITEM, -1, 1.0)]),
     "1/(cell day)": ("per_cell_per_day", [(libsbml.UNIT_KIND_ITEM, -1, 1.0), (libsbml.UNIT_KIND_SECOND, -1, 86400.0)]),
+    "cells/day": ("cells_per_day", [(libsbml.UNIT_KIND_ITEM, 1, 1.0), (libsbml.UNIT_KIND_SECOND, -1, 86400.0)]),
+    "pg/mL": ("pg_per_ml", [(libsbml.UNIT_KIND_GRAM, 1, 1e-12), (libsbml.UNIT_KIND_LITRE, -1, 1e-3)]),
+    "pg/mL/day": ("pg_per_ml_per_day", [(libsbml.UNIT_KIND_GRAM, 1, 1e-12), (libsbml.UNIT_KIND_LITRE, -1, 1e-3),
+                                        (libsbml.UNIT_KIND_SECOND, -1, 86400.0)]),
 }
 
 

@@ -1,0 +1,62 @@
+"""Per-patient toxicity readouts of a model that carries the cytokine-release layer
+(:mod:`hybrid.models.cytokines`): peak IL-6 (pg/mL) and its day, days above a level, and a CRS-grade proxy.
+
+The proxy is cytokine-based and says only that: clinical CRS grading (ASTCT, Lee et al. 2019) uses fever,
+hypotension and hypoxia, which no model here has. The proxy grade is the number of ``grade_thresholds`` (peak
+IL-6, pg/mL; defaults assumed: 100 / 1000 / 5000, the orders of magnitude separating mild from severe CRS in
+cytokine studies) that the patient's peak reaches; grade 3 stands for "3 or more". Readouts come from the
+patient's mean field on a grid of ``DT`` days over the first ``WINDOW`` days (cytokines are deterministic
+species; by the time the tumour is small enough to go stochastic, its killing flux no longer matters).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+DT = 0.05
+"""Days between the grid points the readouts are read on."""
+WINDOW = 90.0
+"""Days after infusion the readouts cover (CRS comes within the first weeks)."""
+COLUMNS = ("il6_peak_pg_ml", "il6_peak_day", "il6_days_above", "crs_grade_proxy")
+LAYER_SPECIES = ("IFNg", "M_act", "IL6")
+
+
+@dataclass(frozen=True)
+class Toxicity:
+    """How the readouts are taken: ``il6_level`` (pg/mL) for the days above it, ``grade_thresholds`` (pg/mL,
+    increasing) for the proxy grades 1, 2, 3+."""
+
+    il6_level: float = 1000.0
+    grade_thresholds: tuple[float, ...] = (100.0, 1000.0, 5000.0)
+
+
+def carries_layer(model) -> bool:
+    """Whether ``model`` (a ModelSpec) carries the cytokine layer."""
+    return all(s in model.species for s in LAYER_SPECIES)
+
+
+def readouts(params: pd.DataFrame, options, model, tox: Toxicity) -> pd.DataFrame:
+    """The readouts of each row of ``params`` (columns :data:`COLUMNS`)."""
+    import hybrid
+
+    t_end = min(WINDOW, options.t_end)
+    t = np.arange(0.0, t_end + DT / 2, DT)
+    rec = hybrid.mean_field(params, t, options, model)
+    il6 = rec[:, :, model.index("IL6")]
+    k = np.argmax(il6, axis=1)
+    peak = il6[np.arange(len(il6)), k]
+    return pd.DataFrame({
+        "il6_peak_pg_ml": peak,
+        "il6_peak_day": t[k],
+        "il6_days_above": (il6 > tox.il6_level).sum(axis=1) * DT,
+        "crs_grade_proxy": grade(peak, tox.grade_thresholds).astype(float),
+    })
+
+
+def grade(peak: np.ndarray, thresholds: Sequence[float]) -> np.ndarray:
+    """Proxy grade of each peak IL-6: how many thresholds it reaches (0 .. len(thresholds))."""
+    return np.searchsorted(np.asarray(thresholds, float), np.asarray(peak, float), side="right")

@@ -1,0 +1,97 @@
+"""A cytokine-release (CRS) layer that a model with a killing flux can carry: CAR T engagement of tumour cells
+releases IFNγ, IFNγ activates the myeloid compartment (monocytes / macrophages), activated myeloid cells release
+IL-6 — the structure the review (seed 002) describes for Hardiansyah & Ng (2019) and for macrophage-mediated CRS
+(Santurio et al. 2025): T cells start the storm, myeloid cells make most of the IL-6. Time in days::
+
+    E      = kill / (h_E + kill)                          engagement, kill = tumour cells killed per day
+    dI/dt  = s_I E - k_I I                                IFNγ (pg/mL)
+    dM/dt  = a_M I^2 / (h_I^2 + I^2) (1 - M) - d_M M      activated share of the myeloid pool (0..1)
+    dL/dt  = k_L L_base + s_L M - k_L L                   IL-6 (pg/mL), at L_base before infusion
+
+The layer acts on nothing in the tumour's dynamics (no feedback): the tumour stays a linear branching process,
+so the exact P(cure) still holds and equals the parent model's. Every value below is assumed, and says so: the
+source papers give the structure and the clinical facts (IL-6 rises with tumour burden more than with dose;
+severe CRS at IL-6 in the thousands of pg/mL), not a parameter table this module could copy. The clearance
+rates are set from plasma half-lives of hours; the production maxima so that a Table 1 patient (95 ml of
+tumour) peaks in the hundreds to low thousands of pg/mL and a small tumour (1 ml) stays near baseline.
+"""
+
+from __future__ import annotations
+
+import math
+
+from numba import njit
+
+from ..constraints import NON_NEGATIVE, Interval
+from ..paramspec import ParamSpec
+
+_A = "assumed"
+PARAMS: tuple[ParamSpec, ...] = (
+    ParamSpec("h_E", "cells/day", "killing flux at half-maximal engagement", 2.0e10,
+              f"{_A}: a Table 1 patient's flux near the CAR T peak is 1e10-1e11 cells/day, a 1 ml tumour's ~1e8"),
+    ParamSpec("s_I", "pg/mL/day", "maximal IFNγ release at full engagement", 2.0e3,
+              f"{_A}: IFNγ peaks of hundreds of pg/mL (with k_I)", NON_NEGATIVE),
+    ParamSpec("k_I", "1/day", "IFNγ clearance rate", math.log(2) / 0.25,
+              f"{_A}: a plasma half-life of about 6 hours"),
+    ParamSpec("a_M", "1/day", "maximal myeloid activation rate", 2.0, f"{_A}: activation within a day",
+              NON_NEGATIVE),
+    ParamSpec("h_I", "pg/mL", "IFNγ at half-maximal myeloid activation (Hill coefficient 2)", 200.0,
+              f"{_A}: a 1 ml tumour's IFNγ (tens of pg/mL) barely activates the pool, a 95 ml tumour's does"),
+    ParamSpec("d_M", "1/day", "myeloid deactivation rate", 1.0, f"{_A}: activation fades within days"),
+    ParamSpec("s_L", "pg/mL/day", "maximal IL-6 release by the activated myeloid pool", 1.2e4,
+              f"{_A}: IL-6 peaks of ~500 pg/mL for a 1 ml tumour, ~5000 for a Table 1 patient (95 ml)",
+              NON_NEGATIVE),
+    ParamSpec("k_L", "1/day", "IL-6 clearance rate", math.log(2) / 0.5,
+              f"{_A}: a plasma half-life of about 12 hours"),
+    ParamSpec("L_base", "pg/mL", "IL-6 before infusion", 5.0, f"{_A}: a healthy plasma level of a few pg/mL",
+              NON_NEGATIVE),
+)
+"""The layer's parameters, appended after the carrying model's own."""
+SPECIES = ("IFNg", "M_act", "IL6")
+"""The layer's species (pg/mL, share of the myeloid pool, pg/mL), appended after the carrying model's."""
+REACTIONS = ("IFNg_release", "IFNg_clearance", "M_activation", "M_deactivation", "IL6_release", "IL6_clearance")
+UNIT = Interval(lo=0.0, hi=1.0)
+
+
+def stoichiometry_rows(n_parent_species: int) -> list[list[float]]:
+    """The layer's reactions as rows over (parent species, IFNg, M_act, IL6)."""
+    rows = []
+    for j, sign in ((0, 1.0), (0, -1.0), (1, 1.0), (1, -1.0), (2, 1.0), (2, -1.0)):
+        row = [0.0] * (n_parent_species + len(SPECIES))
+        row[n_parent_species + j] = sign
+        rows.append(row)
+    return rows
+
+
+@njit(cache=True)
+def layer_rates(kill, x, k_species, p, k_param, out, k_out):
+    """The layer's six rates into ``out[k_out:]``: ``kill`` tumour cells killed per day, the layer's species at
+    ``x[k_species:]`` and parameters at ``p[k_param:]`` (in :data:`PARAMS` order)."""
+    ifng, m, il6 = x[k_species], x[k_species + 1], x[k_species + 2]
+    h_e, s_i, k_i, a_m, h_i, d_m, s_l, k_l, l_base = (p[k_param], p[k_param + 1], p[k_param + 2],
+                                                      p[k_param + 3], p[k_param + 4], p[k_param + 5],
+                                                      p[k_param + 6], p[k_param + 7], p[k_param + 8])
+    kill = max(kill, 0.0)
+    ifng = max(ifng, 0.0)
+    out[k_out] = s_i * kill / (h_e + kill)
+    out[k_out + 1] = k_i * ifng
+    out[k_out + 2] = a_m * ifng * ifng / (h_i * h_i + ifng * ifng) * max(1.0 - m, 0.0)
+    out[k_out + 3] = d_m * max(m, 0.0)
+    out[k_out + 4] = k_l * l_base + s_l * max(m, 0.0)
+    out[k_out + 5] = k_l * max(il6, 0.0)
+
+
+def rate_laws(kill_law: str) -> tuple[str, ...]:
+    """SBML infix of :func:`layer_rates`, with the carrying model's killing flux ``kill_law``."""
+    return (f"s_I * ({kill_law}) / (h_E + ({kill_law}))", "k_I * IFNg",
+            "a_M * IFNg^2 / (h_I^2 + IFNg^2) * (1 - M_act)", "d_M * M_act",
+            "k_L * L_base + s_L * M_act", "k_L * IL6")
+
+
+INITIAL = ("IFNg0", "M0", "L_base")
+"""Parameters holding the layer's initial values: no IFNγ and no activation before infusion (IFNg0 = M0 = 0,
+fixed), IL-6 at its baseline."""
+INITIAL_PARAMS: tuple[ParamSpec, ...] = (
+    ParamSpec("IFNg0", "pg/mL", "IFNγ before infusion", 0.0, f"{_A}: none above baseline", NON_NEGATIVE),
+    ParamSpec("M0", "1", "activated share of the myeloid pool before infusion", 0.0, f"{_A}: at rest", UNIT),
+)
