@@ -38,6 +38,7 @@ REDUCED = {
     "sensitivity_local": ["sensitivity.parameters=['K_C', 'gamma_B', 'N0']"],
     "sensitivity_sobol": ["sensitivity.n_base=16", "sensitivity.num_resamples=20"],
     "antigen_escape": ["cohort.n=48", "output.kinetics_patients=0"],
+    "crs_burden": ["cohort.n=50", "output.kinetics_patients=0"],
 }
 FIGURES = {
     "kimmel2021_pfs": ["pfs.png", "event_times.png", "kinetics.png"],
@@ -50,6 +51,7 @@ FIGURES = {
     "sensitivity_local": ["sensitivity.png"],
     "sensitivity_sobol": ["sensitivity.png"],
     "antigen_escape": ["pfs.png", "relapse_types.png"],
+    "crs_burden": ["pfs.png", "p_cure.png", "exposure_response.png"],
 }
 
 

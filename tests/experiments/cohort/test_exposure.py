@@ -78,3 +78,19 @@ def test_classes_follow_the_landmark():
 def test_a_landmark_beyond_follow_up_is_refused_by_name():
     with pytest.raises(CartsimError, match="output.early_progression_day"):
         validate({"output": {"early_progression_day": 800.0}}, "my.toml")
+
+
+def test_a_cohort_with_the_cytokine_layer_reports_its_toxicity(tmp_path):
+    """Per patient the readouts; per group the severe-proxy share, rising with tumour burden as the papers say
+    (seed 000: cytokine elevation tracks baseline tumour burden); the severe proxy in the exposure-response."""
+    spec = load_spec(CONFIGS / "crs_burden.toml", ["cohort.n=250", "output.figures=false",
+                                                    "sweep.values=[3e9, 3e10, 3e11]"])
+    result = run_cohort(spec, tmp_path, workers=2)
+    df = result.patients()
+    assert {"il6_peak_pg_ml", "il6_peak_day", "il6_days_above", "crs_grade_proxy"} <= set(df.columns)
+    shares = [g["toxicity"]["severe_crs_proxy"]["share"] for g in result.summary["groups"].values()]
+    assert shares == sorted(shares) and shares[-1] > shares[0]
+    for g, s in result.summary["groups"].items():
+        rows = df[df["group"] == g]
+        assert s["toxicity"]["severe_crs_proxy"]["count"] == int((rows["crs_grade_proxy"] >= 3).sum())
+    assert "logistic_severe_crs_proxy" in result.summary["exposure_response"]["metrics"]["cmax_per_ul"]
