@@ -66,6 +66,8 @@ class ModelSpec:
     at a dose, instead of creeping up to the jump with ever smaller steps."""
     tumour_labels: Mapping[str, str] = field(default_factory=dict)
     """Name of each tumour species in outputs (``relapse_type``); default: the species name."""
+    readouts: Mapping[str, str] = field(default_factory=dict)
+    """Readouts beyond the engine's own (name -> meaning with unit) that a layer of the model adds."""
     rate_laws: tuple[str, ...] = ()
     """Each reaction's propensity as SBML Level 3 infix text (``ln`` is the natural log), for SBML export; the
     export test simulates it with libroadrunner against ``rates``. With ``breakpoints``, ``after_NAME`` is 0
@@ -218,6 +220,9 @@ class ModelSpec:
             if ps.plausible is not None:
                 lines.append(f"  {'':<14} plausible in patients: {ps.plausible[0]:g}-{ps.plausible[1]:g} "
                              f"({ps.plausible_source})")
+        if self.readouts:
+            lines += ["", "readouts per patient (besides outcome, nadir and CAR T exposure):"]
+            lines += [f"  {name:<18} {meaning}" for name, meaning in self.readouts.items()]
         lines += ["", f"presets: {', '.join(self.presets) or '(none)'}", f"exact P(cure): {self.exact_oracle}"]
         return "\n".join(lines)
 

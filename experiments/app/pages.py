@@ -21,6 +21,7 @@ from matplotlib.figure import Figure  # noqa: E402
 import hybrid  # noqa: E402
 from experiments.app.files import end_session, public, save_upload, session_dir  # noqa: E402
 from experiments.app.jobs import CohortJob, FitJob  # noqa: E402
+from experiments.cohort import toxicity  # noqa: E402
 from experiments.cohort.spec import Spec, load_spec, revise  # noqa: E402
 from experiments.paths import CONFIGS, PACKAGE  # noqa: E402
 from hybrid.errors import CartsimError  # noqa: E402
@@ -74,15 +75,20 @@ def patient_parameters() -> hybrid.Parameters:
 
 
 def patient_figure(p: hybrid.Parameters, opts: hybrid.SimOptions, patients: list) -> tuple[Figure, float | None]:
-    """Mean field (log axis, blood and volume units on secondary axes) and the exact P(cure by t)."""
+    """Mean field (log axis, blood and volume units on secondary axes) and the exact P(cure by t); with the
+    cytokine layer, a third panel: IL-6 and IFNγ (pg/mL) against the CRS-proxy thresholds."""
     spec = p.model
+    layer = toxicity.carries_layer(spec)
     days = np.linspace(0.0, opts.t_end, 366)
     traj = hybrid.solve_trajectory(p, days, opts)
     curve = hybrid.cure_probability_exact(p, days, opts)
-    fig = Figure(figsize=(10, 4.2), dpi=80)  # the page's update time is matplotlib's: keep it light
-    ax, ax2 = fig.subplots(1, 2)
-    fig.subplots_adjust(left=0.07, right=0.97, bottom=0.13, top=0.92, wspace=0.32)
-    for k, sp in enumerate(spec.species):
+    fig = Figure(figsize=(14 if layer else 10, 4.2), dpi=80)  # the page's update time is matplotlib's
+    axes = fig.subplots(1, 3 if layer else 2)
+    ax, ax2 = axes[0], axes[1]
+    fig.subplots_adjust(left=0.06, right=0.97, bottom=0.13, top=0.92, wspace=0.32)
+    if layer:
+        _cytokine_panel(axes[2], p, opts)
+    for k, sp in enumerate(s for s in spec.species if s not in toxicity.LAYER_SPECIES):
         y = np.clip(traj[sp].to_numpy(), 1e-2, None)
         ax.semilogy(days, y, lw=2, color=f"C{k}", label=f"{sp} (mean field)")
         for pat in patients:
@@ -106,6 +112,25 @@ def patient_figure(p: hybrid.Parameters, opts: hybrid.SimOptions, patients: list
     ax2.set_xlabel("days after infusion")
     ax2.set_ylabel("P(cure by t)")
     return fig, p_end
+
+
+def _cytokine_panel(ax, p: hybrid.Parameters, opts: hybrid.SimOptions) -> None:
+    """IL-6 and IFNγ over the first weeks with the proxy's grade thresholds, and the patient's readouts."""
+    tox = toxicity.Toxicity()
+    t = np.linspace(0.0, min(toxicity.WINDOW, opts.t_end), 601)
+    rec = hybrid.mean_field([p], t, opts)[0]
+    for sp, colour in (("IL6", "#b22222"), ("IFNg", "#466ea0")):
+        ax.semilogy(t, np.clip(rec[:, p.model.index(sp)], 1e-1, None), lw=2, color=colour, label=f"{sp} (pg/mL)")
+    for k, level in enumerate(tox.grade_thresholds, start=1):
+        ax.axhline(level, color="0.6", ls=":", lw=1)
+        ax.text(t[-1], level, f" grade {k}{'+' if k == len(tox.grade_thresholds) else ''}", fontsize=7,
+                va="bottom", ha="right", color="0.4")
+    r = toxicity.readouts(pd.DataFrame([p.as_dict()]), opts, p.model, tox).iloc[0]
+    ax.set_title(f"IL-6 peak {r['il6_peak_pg_ml']:.0f} pg/mL on day {r['il6_peak_day']:.1f}: CRS proxy grade "
+                 f"{int(r['crs_grade_proxy'])} (cytokine-based)", fontsize=9)
+    ax.set_xlabel("days after infusion")
+    ax.set_ylabel("pg/mL")
+    ax.legend(fontsize=7, loc="center right")
 
 
 @solara.component

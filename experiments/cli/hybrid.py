@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 import hybrid
+from experiments.cohort import toxicity
 from experiments.cohort.cure import identical_cure
 from experiments.outputs import json_default
 from experiments.schema import parse_setting
@@ -152,6 +153,11 @@ def cmd_patient(args: argparse.Namespace) -> int:
     opts = _options(args)
     res = hybrid.simulate_patient(params, args.seed, opts, args.model)
     out = {"seed": args.seed, "threshold_cells": opts.threshold, "method": opts.method, **res.as_dict()}
+    if toxicity.carries_layer(params.model):
+        import pandas as pd
+
+        tox = toxicity.readouts(pd.DataFrame([params.as_dict()]), opts, params.model, toxicity.Toxicity())
+        out["toxicity"] = {k: float(tox[k].iloc[0]) for k in toxicity.COLUMNS}
     _emit(out, args.format)
     return 0
 

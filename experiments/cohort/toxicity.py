@@ -17,12 +17,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from hybrid.models.cytokines import READOUTS, SPECIES
+
 DT = 0.05
 """Days between the grid points the readouts are read on."""
 WINDOW = 90.0
 """Days after infusion the readouts cover (CRS comes within the first weeks)."""
-COLUMNS = ("il6_peak_pg_ml", "il6_peak_day", "il6_days_above", "crs_grade_proxy")
-LAYER_SPECIES = ("IFNg", "M_act", "IL6")
+COLUMNS = tuple(READOUTS)
+LAYER_SPECIES = SPECIES
 
 
 @dataclass(frozen=True)

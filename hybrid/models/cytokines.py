@@ -49,6 +49,13 @@ PARAMS: tuple[ParamSpec, ...] = (
 """The layer's parameters, appended after the carrying model's own."""
 SPECIES = ("IFNg", "M_act", "IL6")
 """The layer's species (pg/mL, share of the myeloid pool, pg/mL), appended after the carrying model's."""
+READOUTS = {
+    "il6_peak_pg_ml": "peak IL-6 (pg/mL)",
+    "il6_peak_day": "day of the IL-6 peak",
+    "il6_days_above": "days with IL-6 above a level (pg/mL; default 1000)",
+    "crs_grade_proxy": "CRS-grade proxy from peak IL-6 thresholds (cytokine-based, not ASTCT grading)",
+}
+"""The per-patient toxicity readouts of a model that carries the layer (taken by experiments.cohort.toxicity)."""
 REACTIONS = ("IFNg_release", "IFNg_clearance", "M_activation", "M_deactivation", "IL6_release", "IL6_clearance")
 UNIT = Interval(lo=0.0, hi=1.0)
 

@@ -55,4 +55,5 @@ MODEL = ModelSpec(
     effector=_S["effector"],
     lymphocytes=_S["lymphocytes"],
     initial=(*_S["initial"], *layer.INITIAL),
+    readouts=layer.READOUTS,
 )

@@ -76,6 +76,19 @@ def test_curated_biomodels_kimmel_matches_libroadrunner_and_the_built_in_model()
     np.testing.assert_allclose(converted, kim, rtol=1e-6)
 
 
+def test_curated_hanson_toxicity_model_matches_libroadrunner():
+    """BIOMD0000000837 (Hanson et al. 2016, CAR T toxicity in B-ALL): function definitions and a piecewise
+    assignment rule over another rule, imported and solved as libroadrunner solves them."""
+    path = "experiments/data/sbml/BIOMD0000000837.xml"
+    spec = load_sbml(path, "B")
+    assert {"Inflam", "C_e", "C_m", "L"} <= set(spec.species) and not spec.linear_tumour
+    days = [0.0, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0]
+    ours = mean_field([Parameters.from_preset(None, spec)], np.array(days), SimOptions(rtol=1e-12, t_end=365.0),
+                      spec)[0]
+    rr = roadrunner_at(path, spec.species, days)
+    np.testing.assert_array_less(np.abs(ours - rr) / np.maximum(np.abs(rr), 1e-9), 1e-6)
+
+
 def test_imported_linear_model_gets_the_exact_oracle_and_the_monte_carlo_agrees(tmp_path):
     ref = sbml_reference(export_sbml(get_model("kimmel2021"), tmp_path / "k.xml", {"r_B": 0.12}), "B", "C", "N")
     spec = get_model(ref)

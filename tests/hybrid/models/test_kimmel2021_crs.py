@@ -109,3 +109,17 @@ def test_the_grade_proxy_counts_thresholds_reached():
 def test_bad_toxicity_settings_are_refused_by_name(cfg, culprit):
     with pytest.raises(CartsimError, match=culprit):
         validate(cfg, "tox.toml")
+
+
+def test_the_layer_survives_an_sbml_round_trip(tmp_path):
+    """Exported with its rate laws and units (pg/mL), imported back: the same mean field. (The importer's
+    linearity check sees the cytokines driven by B and offers the Monte Carlo only: it does not yet tell that
+    the tumour's hazards read nothing the tumour drives.)"""
+    from experiments.cohort.toxicity import carries_layer
+    from hybrid.sbml import export_sbml, load_sbml
+
+    spec = load_sbml(export_sbml(CRS, tmp_path / "crs.xml"), "B", "C", "N")
+    assert carries_layer(spec)
+    a = mean_field([Parameters.from_preset(None, spec)], DAYS, SimOptions(rtol=1e-10), spec)[0]
+    b = mean_field([Parameters.from_preset("kimmel2021", CRS)], DAYS, SimOptions(rtol=1e-10))[0]
+    np.testing.assert_allclose(a, b, rtol=1e-9)
