@@ -49,6 +49,8 @@ def exposure_table(df: pd.DataFrame, early_day: float = EARLY_DAY) -> pd.DataFra
     out["class"] = cls
     out["responder"] = ~early
     out["cured"] = outcome == "cure"
+    if "crs_grade_proxy" in df:
+        out["crs_grade_proxy"] = df["crs_grade_proxy"].to_numpy(float)
     return out
 
 

@@ -219,24 +219,46 @@ EXPOSURE_CLASSES = (("cure", "#2e8b57"), ("late progression", "#c08a2e"), ("earl
 
 
 def exposure_figure(table: pd.DataFrame, er: dict[str, Any], path: Path) -> Path:
-    """Cmax and AUC0–28 (blood units, log axis) by outcome class: boxes with the patients as points, and the
-    ratio of medians responders / non-responders with its bootstrap interval in each panel's title."""
+    """Cmax and AUC0–28 (blood units, log axis) by outcome class — and, with the cytokine layer, by CRS-grade
+    proxy — as boxes with the patients as points; the ratio of medians responders / non-responders with its
+    bootstrap interval in each outcome panel's title."""
     metrics = er["metrics"]
-    fig, axes = plt.subplots(1, len(metrics), figsize=(5.2 * len(metrics), 4.2), squeeze=False)
+    by_grade = "crs_grade_proxy" in table
+    fig, axes = plt.subplots(2 if by_grade else 1, len(metrics), figsize=(5.2 * len(metrics), 8.4 if by_grade
+                                                                          else 4.2), squeeze=False)
     rng = np.random.default_rng(0)  # horizontal jitter of the points only
-    for ax, (name, m) in zip(axes[0], metrics.items(), strict=True):
-        present = [(c, col) for c, col in EXPOSURE_CLASSES if er["classes"].get(c)]
-        data = [table.loc[table["class"] == c, name].to_numpy() for c, _ in present]
-        data = [np.clip(d, 1e-3, None) for d in data]
-        ax.boxplot(data, positions=range(len(data)), widths=0.5, showfliers=False)
-        for k, (d, (_, col)) in enumerate(zip(data, present, strict=True)):
-            pick = d if d.size <= 400 else rng.choice(d, 400, replace=False)
-            ax.plot(k + rng.uniform(-0.18, 0.18, pick.size), pick, "o", ms=2.5, alpha=0.35, color=col)
-        ax.set_xticks(range(len(data)), [f"{c}\n(n={er['classes'][c]})" for c, _ in present], fontsize=8)
-        ax.set_yscale("log")
-        ax.set_ylabel(m["label"])
+    for col, (name, m) in enumerate(metrics.items()):
+        present = [(c, colour) for c, colour in EXPOSURE_CLASSES if er["classes"].get(c)]
+        groups = [(f"{c}\n(n={er['classes'][c]})", table.loc[table["class"] == c, name].to_numpy(), colour)
+                  for c, colour in present]
         r = m["ratio_responders_to_non_responders"]
         ratio = "n/a" if r["estimate"] is None else f"{r['estimate']:.2g} [{r['low']:.2g}, {r['high']:.2g}]"
-        ax.set_title(f"responders / non-responders (median): {ratio}", fontsize=9)
-    fig.suptitle(f"exposure by outcome; responder: {er['responder']}", fontsize=10)
+        _strip_boxes(axes[0, col], groups, rng, m["label"], f"responders / non-responders (median): {ratio}")
+        if by_grade:
+            grades = sorted(np.unique(table["crs_grade_proxy"]))
+            cmap = plt.get_cmap("Reds")
+            groups = [(f"proxy grade {int(g)}\n(n={int((table['crs_grade_proxy'] == g).sum())})",
+                       table.loc[table["crs_grade_proxy"] == g, name].to_numpy(), cmap(0.35 + 0.6 * k / max(1,
+                                                                                           len(grades) - 1)))
+                      for k, g in enumerate(grades)]
+            fit = m.get("logistic_severe_crs_proxy", {})
+            odds = "n/a" if fit.get("slope") is None else (
+                f"{fit['odds_ratio_per_2x']:.2g} [{fit['odds_ratio_per_2x_low']:.2g}, "
+                f"{fit['odds_ratio_per_2x_high']:.2g}]")
+            _strip_boxes(axes[1, col], groups, rng, m["label"], f"severe CRS proxy: odds ratio per doubling {odds}")
+    fig.suptitle(f"exposure by outcome; responder: {er['responder']}"
+                 + ("; CRS grade: a cytokine-based proxy" if by_grade else ""), fontsize=10)
     return save(fig, path)
+
+
+def _strip_boxes(ax, groups: list[tuple[str, np.ndarray, Any]], rng, ylabel: str, title: str) -> None:
+    """One box per group on a log axis, its patients as jittered points (at most 400 drawn)."""
+    data = [np.clip(d, 1e-3, None) for _, d, _ in groups]
+    ax.boxplot(data, positions=range(len(data)), widths=0.5, showfliers=False)
+    for k, (d, (_, _, colour)) in enumerate(zip(data, groups, strict=True)):
+        pick = d if d.size <= 400 else rng.choice(d, 400, replace=False)
+        ax.plot(k + rng.uniform(-0.18, 0.18, pick.size), pick, "o", ms=2.5, alpha=0.35, color=colour)
+    ax.set_xticks(range(len(data)), [label for label, _, _ in groups], fontsize=8)
+    ax.set_yscale("log")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9)
