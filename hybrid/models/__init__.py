@@ -8,9 +8,18 @@ front end resolve names through :func:`hybrid.catalog.get_model`, so the new mod
 from __future__ import annotations
 
 from ..model import ModelSpec
-from . import antigen_escape, cartmath, kimmel2021, kimmel2021_bfeedback, kimmel2021_crs, multiphasic_ck
+from . import (
+    antigen_escape,
+    cartmath,
+    kimmel2021,
+    kimmel2021_bfeedback,
+    kimmel2021_crs,
+    kimmel2021_crs_feedback,
+    multiphasic_ck,
+)
 
-_MODULES = (kimmel2021, kimmel2021_bfeedback, kimmel2021_crs, antigen_escape, cartmath, multiphasic_ck)
+_MODULES = (kimmel2021, kimmel2021_bfeedback, kimmel2021_crs, kimmel2021_crs_feedback, antigen_escape, cartmath,
+            multiphasic_ck)
 
 MODELS: dict[str, ModelSpec] = {m.MODEL.name: m.MODEL for m in _MODULES}
 DEFAULT_MODEL = "kimmel2021"

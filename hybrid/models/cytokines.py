@@ -95,6 +95,24 @@ def rate_laws(kill_law: str) -> tuple[str, ...]:
             "k_L * L_base + s_L * M_act", "k_L * IL6")
 
 
+FEEDBACK_PARAMS: tuple[ParamSpec, ...] = (
+    ParamSpec("kappa_L", "1/day", "IL-6 boost of the CAR T expansion rate at saturation (feedback)", 0.0,
+              f"{_A} (0: the layer acts on nothing; a model that carries the feedback is Monte Carlo only)",
+              NON_NEGATIVE),
+    ParamSpec("h_L", "pg/mL", "IL-6 at half-maximal boost", 1000.0, _A),
+)
+"""The one feedback a carrying model may switch on: IL-6 adds kappa_L IL6/(h_L + IL6) to the CAR T expansion
+rate, so the tumour, through its killing flux, drives its own attackers and is no longer a linear branching
+process."""
+
+
+@njit(cache=True)
+def boost(il6, kappa_l, h_l):
+    """The feedback's addition to the CAR T expansion rate (1/day)."""
+    il6 = max(il6, 0.0)
+    return kappa_l * il6 / (h_l + il6)
+
+
 INITIAL = ("IFNg0", "M0", "L_base")
 """Parameters holding the layer's initial values: no IFNγ and no activation before infusion (IFNg0 = M0 = 0,
 fixed), IL-6 at its baseline."""

@@ -29,7 +29,7 @@ def test_models_name_prints_species_reactions_and_every_parameter_with_unit_and_
 
 
 @pytest.mark.parametrize("argv, culprit", [
-    (["models", "nosuch"], "kimmel2021, kimmel2021_bfeedback, kimmel2021_crs, antigen_escape"),
+    (["models", "nosuch"], "kimmel2021, kimmel2021_bfeedback, kimmel2021_crs, kimmel2021_crs_feedback"),
     (["cure", "--n", "10", "--model", "nosuch"], "antigen_escape"),
     (["cure", "--n", "10", "--model", "kimmel2021", "--set", "mu_loss=1e-6"], "unknown parameter 'mu_loss'"),
     (["cure", "--n", "10", "--model", "antigen_escape", "--set", "f_neg=1.5"], "f_neg: must be a number >= 0 and <= 1"),

@@ -123,3 +123,21 @@ def test_the_layer_survives_an_sbml_round_trip(tmp_path):
     a = mean_field([Parameters.from_preset(None, spec)], DAYS, SimOptions(rtol=1e-10), spec)[0]
     b = mean_field([Parameters.from_preset("kimmel2021", CRS)], DAYS, SimOptions(rtol=1e-10))[0]
     np.testing.assert_allclose(a, b, rtol=1e-9)
+
+
+def test_the_feedback_off_is_the_layer_alone_and_on_it_drives_the_attackers():
+    """kimmel2021_crs_feedback with kappa_L = 0 runs the same patients as kimmel2021_crs, bit for bit; switched
+    on, IL-6 boosts CAR T expansion (a higher peak, more cures) and the exact oracle is given up, said so."""
+    fb = MODELS["kimmel2021_crs_feedback"]
+    assert fb.exact_oracle.startswith("none") and CRS.exact_oracle == MODELS["kimmel2021"].exact_oracle
+    seeds = list(range(400))
+    general = SimOptions(tabulated=False)  # the layer-only model would else share one tabulated solve
+    off = simulate_batch([Parameters.from_preset("kimmel2021", fb)] * 400, seeds, general)
+    crs = simulate_batch([Parameters.from_preset("kimmel2021", CRS)] * 400, seeds, general)
+    assert off["outcome"].tolist() == crs["outcome"].tolist()
+    np.testing.assert_array_equal(off["t_event_days"], crs["t_event_days"])
+    on = simulate_batch([Parameters.from_preset("kimmel2021", fb, kappa_L=0.3)] * 400, seeds, general)
+    assert on["cart_peak_cells"].median() > 1.05 * off["cart_peak_cells"].median()
+    k_on, k_off = (on["outcome"] == "cure").sum(), (off["outcome"] == "cure").sum()
+    se = math.sqrt(400 * 0.25)  # binomial SE at most
+    assert k_on > k_off + 2 * se, (k_on, k_off)
