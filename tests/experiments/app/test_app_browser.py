@@ -1,7 +1,8 @@
 """The web app in a real browser: Debian's Chromium driven by Playwright against `cartsim app` on a free port.
 
 Screenshots of each page go to tests/experiments/app/screenshots/ (ignored by git; the README's copies are in
-experiments/docs/). No browser is downloaded: the project's setup installs Debian's chromium; without it these tests fail, they do not skip."""
+experiments/docs/). No browser is downloaded: the project's setup installs Debian's chromium; without it these
+tests fail, they do not skip."""
 
 from __future__ import annotations
 
