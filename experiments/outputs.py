@@ -11,7 +11,8 @@ import fnmatch
 import json
 import os
 import shutil
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,27 @@ RUN_LOCK = ".cartsim-run.lock"
 when the run ends however it ends, so a killed run leaves no stale lock."""
 OUTPUT_PATTERNS = ("*.parquet", "*.png", "*.gif", "*.json", "calibrated.toml", CHUNK_DIR, "confirmation")
 """What cartsim runs write; ``--overwrite`` clears these from a directory no cartsim run has claimed."""
+
+
+Notes = Callable[[str], None]
+"""Where a run says what the user should hear (a replaced output, a resumed chunk)."""
+
+
+def to_stderr(msg: str) -> None:
+    """The default :data:`Notes`: one line on standard error."""
+    print(f"cartsim: {msg}", file=sys.stderr, flush=True)
+
+
+@contextmanager
+def owned_run(out: Path, command: str, *, resume: bool = False, overwrite: bool = False,
+              notes: Notes | None = None) -> Iterator[Notes]:
+    """:func:`owned_out_dir` for a run's entry point: its notes said through ``notes`` (default
+    :func:`to_stderr`); yields that function, for the run's own notes."""
+    say = notes or to_stderr
+    with owned_out_dir(Path(out), command, resume=resume, overwrite=overwrite) as owned:
+        for note in owned:
+            say(note)
+        yield say
 
 
 @contextmanager

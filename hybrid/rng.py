@@ -49,7 +49,7 @@ def derived_seed(entropy: int | Sequence[int], key: int = 0) -> int:
     """The one way to hand a library that takes an integer seed (SALib, emcee, SciPy's optimiser starts, an ABM
     replicate) a stream of its own: the first 32-bit word of ``SeedSequence(entropy, spawn_key=(key,))``, as
     :class:`SpawnedSeeds` makes it. Distinct ``entropy`` tuples (a seed with a purpose tag) are independent."""
-    return int(SpawnedSeeds(entropy, np.array([key])).states(1)[0, 0] & _MASK32)
+    return int(derived_seeds(entropy, np.array([key]))[0])
 
 
 def derived_seeds(entropy: int | Sequence[int], ids: np.ndarray) -> np.ndarray:
@@ -59,7 +59,7 @@ def derived_seeds(entropy: int | Sequence[int], ids: np.ndarray) -> np.ndarray:
 
 def generator(entropy: int | Sequence[int], key: int = 0) -> np.random.Generator:
     """A NumPy Generator on the stream ``SeedSequence(entropy, spawn_key=(key,))``."""
-    return np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=(int(key),)))
+    return np.random.default_rng(SpawnedSeeds(entropy, np.array([key]))[0])
 
 
 def _entropy_words(entropy: int | Sequence[int]) -> np.ndarray:

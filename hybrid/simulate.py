@@ -447,13 +447,14 @@ def solve_trajectory(params: Parameters, t_days: np.ndarray, options: SimOptions
     return df
 
 
-def effector_per_ul(params: Parameters | Sequence[Parameters], days: np.ndarray,
-                    options: SimOptions | None = None) -> np.ndarray:
+def effector_per_ul(params: Parameters | pd.DataFrame | Sequence[Parameters], days: np.ndarray,
+                    options: SimOptions | None = None, model: str | ModelSpec | None = None) -> np.ndarray:
     """Mean-field effector (CAR T) counts in cells/µL of blood (:func:`hybrid.units.cells_to_blood`) at
-    ``days``: shape (patients, days), for one parameter set or a list of one model's."""
+    ``days``: shape (patients, days), for one parameter set or many (as :func:`mean_field` takes them)."""
     from .units import cells_to_blood
 
-    plist = [params] if isinstance(params, Parameters) else list(params)
-    spec = plist[0].model
-    rec = mean_field(plist, np.asarray(days, float), options, spec)
+    if isinstance(params, Parameters):
+        params = [params]
+    spec = _model_of(model, params)
+    rec = mean_field(params, np.asarray(days, float), options, spec)
     return cells_to_blood(rec[:, :, spec.index(spec.effector)])

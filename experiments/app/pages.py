@@ -117,15 +117,15 @@ def patient_figure(p: hybrid.Parameters, opts: hybrid.SimOptions, patients: list
 def _cytokine_panel(ax, p: hybrid.Parameters, opts: hybrid.SimOptions) -> None:
     """IL-6 and IFNγ over the first weeks with the proxy's grade thresholds, and the patient's readouts."""
     tox = toxicity.Toxicity()
-    t = np.linspace(0.0, min(toxicity.WINDOW, opts.t_end), 601)
-    rec = hybrid.mean_field([p], t, opts)[0]
+    t, rec = toxicity.course(pd.DataFrame([p.as_dict()]), opts, p.model)
     for sp, colour in (("IL6", "#b22222"), ("IFNg", "#466ea0")):
-        ax.semilogy(t, np.clip(rec[:, p.model.index(sp)], 1e-1, None), lw=2, color=colour, label=f"{sp} (pg/mL)")
+        ax.semilogy(t, np.clip(rec[0, :, p.model.index(sp)], 1e-1, None), lw=2, color=colour,
+                    label=f"{sp} (pg/mL)")
     for k, level in enumerate(tox.grade_thresholds, start=1):
         ax.axhline(level, color="0.6", ls=":", lw=1)
         ax.text(t[-1], level, f" grade {k}{'+' if k == len(tox.grade_thresholds) else ''}", fontsize=7,
                 va="bottom", ha="right", color="0.4")
-    r = toxicity.readouts(pd.DataFrame([p.as_dict()]), opts, p.model, tox).iloc[0]
+    r = toxicity.readouts_of(t, rec, p.model, tox).iloc[0]
     ax.set_title(f"IL-6 peak {r['il6_peak_pg_ml']:.0f} pg/mL on day {r['il6_peak_day']:.1f}: CRS proxy grade "
                  f"{int(r['crs_grade_proxy'])} (cytokine-based)", fontsize=9)
     ax.set_xlabel("days after infusion")

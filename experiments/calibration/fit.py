@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ from experiments.calibration.spec import FitSpec
 from experiments.cohort.distributions import Distribution
 from experiments.cohort.spec import revise
 from experiments.execution import Backend
-from experiments.outputs import owned_out_dir, write_json
+from experiments.outputs import Notes, owned_run, write_json
 from experiments.paths import CONFIGS
 from experiments.provenance import start
 from experiments.trial_data import PatientKinetics, SummaryKinetics
@@ -226,14 +225,11 @@ def fit_individuals(spec: FitSpec, quiet: bool = True) -> dict[str, Any]:
 
 
 def run_fit(spec: FitSpec, out: Path, *, quiet: bool = True, workers: int | None = None, overwrite: bool = False,
-            notes: Callable[[str], None] | None = None) -> dict[str, Any]:
+            notes: Notes | None = None) -> dict[str, Any]:
     """Run the fit described by ``spec`` into the output directory ``out``, which the run owns
     (:func:`experiments.outputs.owned_out_dir`): fit.json, calibrated.toml, provenance.json and figures; virtual
     patients are simulated on ``workers`` processes. Returns fit.json's content."""
-    say = notes or (lambda msg: print(f"cartsim: {msg}", file=sys.stderr, flush=True))
-    with owned_out_dir(Path(out), "cartsim fit", overwrite=overwrite) as owned:
-        for note in owned:
-            say(note)
+    with owned_run(out, "cartsim fit", overwrite=overwrite, notes=notes):
         return _run_fit(spec, Path(out), quiet, workers)
 
 

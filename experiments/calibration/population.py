@@ -135,14 +135,9 @@ class Proposal:
 def _exact_chunk(args: tuple) -> tuple[np.ndarray | None, np.ndarray | None]:
     patients, model, options, km_days, kin_days = args
     import hybrid
-    from hybrid.units import cells_to_blood
 
     pf = None if km_days is None else hybrid.progression_free_exact(patients, km_days, options, model)
-    kin = None
-    if kin_days is not None:
-        spec = hybrid.get_model(model)
-        rec = hybrid.mean_field(patients, kin_days, options, model)
-        kin = cells_to_blood(rec[:, :, spec.index(spec.effector)])
+    kin = None if kin_days is None else hybrid.effector_per_ul(patients, kin_days, options, model)
     return pf, kin
 
 

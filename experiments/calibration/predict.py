@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ import pandas as pd
 import hybrid
 from experiments.calibration.kinetics import patient_nll
 from experiments.calibration.spec import PredictSpec
-from experiments.outputs import atomic_path, owned_out_dir, write_json
+from experiments.outputs import Notes, atomic_path, owned_run, write_json
 from experiments.provenance import start
 from hybrid import effector_per_ul
 from hybrid.rng import derived_seed, generator
@@ -51,13 +50,10 @@ def log_posterior_factory(spec: PredictSpec):
 
 
 def run_predict(spec: PredictSpec, out: Path, *, quiet: bool = True, overwrite: bool = False,
-                notes: Callable[[str], None] | None = None) -> dict[str, Any]:
+                notes: Notes | None = None) -> dict[str, Any]:
     """Sample one patient's posterior into the output directory ``out``, which the run owns: samples.parquet,
     prediction.json, provenance.json and figures. Returns prediction.json's content."""
-    say = notes or (lambda msg: print(f"cartsim: {msg}", file=sys.stderr, flush=True))
-    with owned_out_dir(Path(out), "cartsim predict", overwrite=overwrite) as owned:
-        for note in owned:
-            say(note)
+    with owned_run(out, "cartsim predict", overwrite=overwrite, notes=notes):
         return _run_predict(spec, Path(out), quiet)
 
 

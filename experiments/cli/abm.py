@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from experiments.outputs import owned_out_dir
+from experiments.outputs import owned_run
 from experiments.schema import parse_setting
 from experiments.spatial.single import run_abm
 from hybrid.errors import CartsimError
@@ -68,9 +68,7 @@ def main(args: argparse.Namespace) -> int:
     if args.out is None:
         summary = run_abm(args.scenario, overrides, args.steps, args.seed, None)
     else:
-        with owned_out_dir(args.out, "cartsim abm", overwrite=args.overwrite) as notes:
-            for note in notes:
-                print(f"cartsim: {note}", file=sys.stderr)
+        with owned_run(args.out, "cartsim abm", overwrite=args.overwrite):
             summary = run_abm(args.scenario, overrides, args.steps, args.seed, args.out)
     if args.format == "json":
         print(json.dumps(summary, indent=1, default=float))

@@ -65,6 +65,8 @@ def exact_batch(params: pd.DataFrame, options, model: str) -> np.ndarray:
 def simulate_chunk(spec: Spec, start: int, stop: int) -> pd.DataFrame:
     """Sample and simulate patients ``start..stop-1``; one row each, columns :func:`columns`."""
     pats = sample_patients(spec, start, stop)
+    mspec = get_model(spec.model)
+    layer = toxicity.carries_layer(mspec)
     rcols = result_columns(spec.model)
     gnames = pats["group"].to_numpy()
     pieces = []
@@ -72,7 +74,7 @@ def simulate_chunk(spec: Spec, start: int, stop: int) -> pd.DataFrame:
         rows = np.flatnonzero(gnames == g.name)
         if rows.size == 0:
             continue
-        sub = pats.iloc[rows][list(get_model(spec.model).param_names)].reset_index(drop=True)
+        sub = pats.iloc[rows][list(mspec.param_names)].reset_index(drop=True)
         opts = spec.group_options(g)
         if spec.exact_only:
             part = pd.DataFrame({c: np.nan for c in rcols}, index=range(len(rows)))
@@ -84,8 +86,8 @@ def simulate_chunk(spec: Spec, start: int, stop: int) -> pd.DataFrame:
             seeds = patient_seeds(spec.seed, pats["id"].to_numpy()[rows])
             part = hybrid.simulate_batch(sub, seeds, opts, model=spec.model)
             part = part[[c for c in rcols if c not in toxicity.COLUMNS]].reset_index(drop=True)
-        if toxicity.carries_layer(get_model(spec.model)):
-            tox = toxicity.readouts(sub, opts, get_model(spec.model), spec.toxicity)
+        if layer:
+            tox = toxicity.readouts(sub, opts, mspec, spec.toxicity)
             for c in toxicity.COLUMNS:
                 part[c] = tox[c].to_numpy()
         part.index = rows

@@ -98,12 +98,11 @@ def logistic(y: np.ndarray, x: np.ndarray, conf: float = 0.95) -> dict[str, Any]
                   "odds_ratio_per_2x_low": math.exp(lo * LOG10_2), "odds_ratio_per_2x_high": math.exp(hi * LOG10_2)}
 
 
-def exposure_response(df: pd.DataFrame, seed: int, early_day: float = EARLY_DAY,
+def exposure_response(table: pd.DataFrame, seed: int, early_day: float = EARLY_DAY,
                       severe_grade: int | None = None) -> dict[str, Any]:
-    """The exposure–response entry of a cohort summary (see the module's docstring); ``df`` holds
-    :data:`COLUMNS` of every patient, and with the cytokine layer ``crs_grade_proxy``: then the share of severe
-    CRS (proxy grade >= ``severe_grade``) is regressed on exposure too."""
-    table = exposure_table(df, early_day)
+    """The exposure–response entry of a cohort summary (see the module's docstring) from the cohort's
+    :func:`exposure_table` (taken at ``early_day``); with the cytokine layer, the share of severe CRS (proxy
+    grade >= ``severe_grade``) is regressed on exposure too."""
     rng = generator((seed, EXPOSURE_TAG))
     counts = table["class"].value_counts()
     out: dict[str, Any] = {"early_progression_day": early_day,
@@ -123,10 +122,9 @@ def exposure_response(df: pd.DataFrame, seed: int, early_day: float = EARLY_DAY,
             "logistic_response": logistic(resp, x),
             "logistic_cure": logistic(table["cured"].to_numpy(), x),
         }
-        if severe_grade is not None and "crs_grade_proxy" in df:
-            severe = df["crs_grade_proxy"].to_numpy(float) >= severe_grade
-            out["metrics"][name]["logistic_severe_crs_proxy"] = logistic(severe, x)
-            out["metrics"][name]["median_by_crs_grade_proxy"] = {
-                str(int(g)): float(np.median(x[df["crs_grade_proxy"].to_numpy(float) == g]))
-                for g in np.unique(df["crs_grade_proxy"].to_numpy(float))}
+        if severe_grade is not None and "crs_grade_proxy" in table:
+            grades = table["crs_grade_proxy"].to_numpy()
+            out["metrics"][name]["logistic_severe_crs_proxy"] = logistic(grades >= severe_grade, x)
+            out["metrics"][name]["median_by_crs_grade_proxy"] = {str(int(g)): float(np.median(x[grades == g]))
+                                                                 for g in np.unique(grades)}
     return out

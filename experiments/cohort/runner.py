@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,7 @@ from experiments.cohort.spec import SWEEP_VARIABILITY, Spec
 from experiments.cohort.store import ChunkStore, fingerprint, iter_patients, read_patients
 from experiments.cohort.summary import cohort_summary, exact_only_summary
 from experiments.execution import Backend, auto_chunk_size
-from experiments.outputs import owned_out_dir, write_json
+from experiments.outputs import Notes, owned_run, write_json
 from experiments.provenance import Provenance, start
 
 SUMMARY_COLUMNS = ["group", "outcome", "t_event_days", "p_cure_exact", "pfs_days", "pfs_event"]
@@ -49,7 +48,7 @@ class CohortResult:
 def run_cohort(spec: Spec, out: Path, *, workers: int | None = None, scheduler: str | None = None,
                resume: bool = False, overwrite: bool = False, chunk_size: int | None = None,
                progress: bool = False, on_chunk: Callable[[int], None] | None = None,
-               notes: Callable[[str], None] | None = None) -> CohortResult:
+               notes: Notes | None = None) -> CohortResult:
     """Simulate the cohort of ``spec`` into the output directory ``out`` (patients.parquet, summary.json,
     provenance.json, figures), which the run owns (:func:`experiments.outputs.owned_out_dir`).
 
@@ -58,24 +57,21 @@ def run_cohort(spec: Spec, out: Path, *, workers: int | None = None, scheduler: 
     :func:`experiments.execution.auto_chunk_size`; results never depend on it). ``progress`` draws a bar on
     stderr; ``on_chunk(k)`` is called after chunk k is stored (raising there interrupts the run as Ctrl-C would,
     keeping the stored chunks); ``notes`` receives what the user should hear (default: printed on stderr)."""
-    say = notes or (lambda msg: print(f"cartsim: {msg}", file=sys.stderr, flush=True))
     if chunk_size is not None and chunk_size < 1:
         from hybrid.errors import CartsimError
 
         raise CartsimError(f"chunk size must be >= 1, got {chunk_size}")
     prov = start("experiments.cohort.run_cohort", spec.config, cohort=spec.seed)
     # threads: a chunk's work is the batch kernel, which releases the GIL
-    with owned_out_dir(Path(out), "cartsim run", resume=resume, overwrite=overwrite) as owned, \
+    with owned_run(out, "cartsim run", resume=resume, overwrite=overwrite, notes=notes) as say, \
             Backend(workers, scheduler, threads=True) as backend:
-        for note in owned:
-            say(note)
         summary = _run(spec, Path(out), backend, prov, resume=resume, progress=progress, chunk_size=chunk_size,
                        on_chunk=on_chunk, say=say)
     return CohortResult(summary, Path(out))
 
 
 def _run(spec: Spec, out_dir: Path, backend: Backend, prov: Provenance, *, resume: bool, progress: bool,
-         chunk_size: int | None, on_chunk: Callable[[int], None] | None, say: Callable[[str], None]
+         chunk_size: int | None, on_chunk: Callable[[int], None] | None, say: Notes
          ) -> dict[str, Any]:
     from tqdm.auto import tqdm
 
@@ -105,15 +101,16 @@ def _run(spec: Spec, out_dir: Path, backend: Backend, prov: Provenance, *, resum
                                  *extra])
         severe = len(spec.toxicity.grade_thresholds) if "crs_grade_proxy" in extra else None
         stats = cohort_summary(df, names, spec.options.t_end, severe_grade=severe)
-        stats["exposure_response"] = exposure.exposure_response(df, spec.seed, spec.early_progression_day, severe)
+        exposures = exposure.exposure_table(df, spec.early_progression_day)
+        stats["exposure_response"] = exposure.exposure_response(exposures, spec.seed, spec.early_progression_day,
+                                                                severe)
     summary = build_summary(spec, stats, backend)
     if spec.figures:
         from experiments.figures import cohort as figures
 
         figures.cohort_figures(spec, df, summary, out_dir)
         if df is not None:
-            figures.exposure_figure(exposure.exposure_table(df, spec.early_progression_day),
-                                    summary["exposure_response"], out_dir / "exposure_response.png")
+            figures.exposure_figure(exposures, summary["exposure_response"], out_dir / "exposure_response.png")
         if spec.kinetics_patients > 0:
             figures.kinetics_figure(spec, kinetics(spec, out_dir / "patients.parquet"), out_dir)
     prov.stamp(summary, out_dir)

@@ -7,8 +7,6 @@ peak, CAR T AUC over days 0–28 and the tumour nadir, closer to the kinetic fit
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +16,7 @@ import pandas as pd
 from experiments.cohort.chunk import exact_batch
 from experiments.cohort.spec import Spec
 from experiments.execution import Backend, chunk_bounds
-from experiments.outputs import atomic_path, owned_out_dir, write_json
+from experiments.outputs import Notes, atomic_path, owned_run, write_json
 from experiments.provenance import start
 from hybrid import Parameters, SimOptions, get_model, solve_trajectory
 from hybrid.rng import derived_seed
@@ -50,17 +48,14 @@ def local_outputs(row: np.ndarray, options: SimOptions, model: str) -> dict[str,
 
 
 def run_sensitivity(spec: Spec, out: Path, *, workers: int | None = None, scheduler: str | None = None,
-                    overwrite: bool = False, notes: Callable[[str], None] | None = None) -> dict[str, Any]:
+                    overwrite: bool = False, notes: Notes | None = None) -> dict[str, Any]:
     """Run a ``local_sensitivity`` or ``sobol`` spec into the output directory ``out``, which the run owns
     (sensitivity.parquet, summary.json, provenance.json, sensitivity.png), on ``workers`` local processes or a
     Dask ``scheduler``; returns the summary."""
-    say = notes or (lambda msg: print(f"cartsim: {msg}", file=sys.stderr, flush=True))
     prov = start("experiments.cohort.run_sensitivity", spec.config, cohort=spec.seed)
     out_dir = Path(out)
-    with owned_out_dir(out_dir, "cartsim run", overwrite=overwrite) as owned, \
+    with owned_run(out_dir, "cartsim run", overwrite=overwrite, notes=notes), \
             Backend(workers, scheduler, threads=True) as backend:
-        for note in owned:
-            say(note)
         if spec.sensitivity.method == "local":
             summary, table = _local(spec, backend)
         else:

@@ -41,13 +41,21 @@ def carries_layer(model) -> bool:
     return all(s in model.species for s in LAYER_SPECIES)
 
 
-def readouts(params: pd.DataFrame, options, model, tox: Toxicity) -> pd.DataFrame:
-    """The readouts of each row of ``params`` (columns :data:`COLUMNS`)."""
+def course(params: pd.DataFrame, options, model) -> tuple[np.ndarray, np.ndarray]:
+    """The days the readouts are read on and the mean field there: (days, array (patients, days, species))."""
     import hybrid
 
-    t_end = min(WINDOW, options.t_end)
-    t = np.arange(0.0, t_end + DT / 2, DT)
-    rec = hybrid.mean_field(params, t, options, model)
+    t = np.arange(0.0, min(WINDOW, options.t_end) + DT / 2, DT)
+    return t, hybrid.mean_field(params, t, options, model)
+
+
+def readouts(params: pd.DataFrame, options, model, tox: Toxicity) -> pd.DataFrame:
+    """The readouts of each row of ``params`` (columns :data:`COLUMNS`)."""
+    return readouts_of(*course(params, options, model), model, tox)
+
+
+def readouts_of(t: np.ndarray, rec: np.ndarray, model, tox: Toxicity) -> pd.DataFrame:
+    """The readouts of mean-field courses ``rec`` on the grid ``t`` (as :func:`course` gives them)."""
     il6 = rec[:, :, model.index("IL6")]
     k = np.argmax(il6, axis=1)
     peak = il6[np.arange(len(il6)), k]

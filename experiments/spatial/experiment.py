@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +25,7 @@ import pandas as pd
 from scipy import stats
 
 from experiments.execution import Backend
-from experiments.outputs import atomic_path, owned_out_dir, write_json
+from experiments.outputs import Notes, atomic_path, owned_run, write_json
 from experiments.provenance import start
 from experiments.schema import check
 from experiments.statistics import newcombe, wilson
@@ -263,14 +261,11 @@ def _label(value: Any) -> str:
 
 def run_spatial(spec: AbmSpec, out: Path, *, workers: int | None = None, scheduler: str | None = None,
                 overwrite: bool = False, quiet: bool = True,
-                notes: Callable[[str], None] | None = None) -> dict[str, Any]:
+                notes: Notes | None = None) -> dict[str, Any]:
     """Run a replicated spatial experiment into the output directory ``out``, which the run owns
     (:func:`experiments.outputs.owned_out_dir`), on ``workers`` local processes (default: all cores) or a Dask
     ``scheduler``; returns the summary (also in summary.json)."""
-    say = notes or (lambda msg: print(f"cartsim: {msg}", file=sys.stderr, flush=True))
-    with owned_out_dir(out, "cartsim run", overwrite=overwrite) as owned, Backend(workers, scheduler) as backend:
-        for note in owned:
-            say(note)
+    with owned_run(out, "cartsim run", overwrite=overwrite, notes=notes), Backend(workers, scheduler) as backend:
         return run(spec, out, backend.map, quiet)
 
 
