@@ -81,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
                                   errors)
     results["spatial"] = _section("spatial", lambda: bench_abm.run(quick=a.quick), errors)
     results["calibration"] = _section("calibration", lambda: bench_calibration.run(quick=a.quick), errors)
+    results["calibration_trial"] = _section("calibration_trial", lambda: bench_calibration.run_trial(quick=a.quick),
+                                            errors)
     mem_sizes = (1e4,) if a.quick else (1e5, 1e7)
     results["cure_memory"] = _section("cure_memory", lambda: [bench_cure_memory.measure(int(n), 2)
                                                               for n in mem_sizes], errors)

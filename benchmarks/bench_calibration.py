@@ -1,6 +1,8 @@
 """Calibration speed: a 5-hyperparameter fit of a virtual population to summary kinetics (Moffitt ZUMA-1
 counts) and a Kaplan–Meier curve (the shipped synthetic example) at once, on the exact path, followed by the
-full hybrid Monte Carlo confirmation of the calibrated cohort; wall-clock seconds on ``workers`` processes."""
+full hybrid Monte Carlo confirmation of the calibrated cohort; and the shipped trial recipe
+(``calibrate_trial.toml``: kinetics, PFS, response rates and an exposure fact, four candidate structures).
+Wall-clock seconds on ``workers`` processes."""
 
 from __future__ import annotations
 
@@ -44,5 +46,33 @@ def run(workers: int = 2, quick: bool = False) -> dict[str, Any]:
             "rounds": len(res["diagnostics"]["rounds"])}
 
 
+def run_trial(workers: int = 2, quick: bool = False) -> dict[str, Any]:
+    """Time ``cartsim fit experiments/configs/calibrate_trial.toml`` as shipped (the joint fit of every candidate
+    structure and the Monte Carlo confirmation); ``quick``: tiny sizes."""
+    from experiments.calibration import run_fit, validate_fit
+    from experiments.cohort.spec import load_toml
+    from experiments.paths import CONFIGS
+
+    source = CONFIGS / "calibrate_trial.toml"
+    cfg = load_toml(source)
+    if quick:
+        cfg["cohort"]["n"] = 300
+        cfg["fit"].update(starts=1, virtual_patients=2000, min_ess=500)
+    spec = validate_fit(cfg, str(source))
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        res = run_fit(spec, Path(tmp), quiet=True, workers=workers)
+        seconds = time.perf_counter() - t0
+    comp = res["model_comparison"]
+    return {"seconds": seconds, "fit_seconds": res["seconds"], "workers": workers,
+            "virtual_patients": spec.virtual_patients, "structures": len(comp["candidates"]),
+            "preferred": comp["preferred"], "criterion": comp["criterion"],
+            "delta_next": sorted(c[f"delta_{comp['criterion'].lower()}"] for c in comp["candidates"])[1],
+            "edge": res["edge"]["line"],
+            "pfs_max_vertical_distance": res["pfs"]["max_vertical_distance"],
+            "response": res["response"]["fitted"], "exposure_ratio": res["response"]["exposure_response"]["fitted"]}
+
+
 if __name__ == "__main__":
     print(run())
+    print(run_trial())

@@ -21,8 +21,8 @@ from .params import Parameters  # noqa: E402
 from .paramspec import ParamSpec  # noqa: E402
 
 _SIMULATE = ("RESULT_COLUMNS", "PatientResult", "SpawnedSeeds", "cure_probability_exact", "effector_per_ul",
-             "mean_field",
-             "progression_free_exact", "simulate_batch", "simulate_patient", "solve_trajectory")
+             "mean_field", "progression_free_exact", "simulate_batch", "simulate_patient", "solve_trajectory",
+             "tumour_below_exact")
 
 
 def __getattr__(name: str):
@@ -58,4 +58,5 @@ __all__ = [
     "simulate_batch",
     "simulate_patient",
     "solve_trajectory",
+    "tumour_below_exact",
 ]

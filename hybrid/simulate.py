@@ -22,7 +22,7 @@ from .options import SimOptions
 from .oracle import log_extinction_batch, log_extinction_branching_batch
 from .params import Parameters, parameter_matrix
 from .rng import SpawnedSeeds, seed_states
-from .tumour_law import progression_free
+from .tumour_law import below_level, progression_free
 
 AUC_UNTIL_DAYS = 28.0
 """CAR T exposure is reported as the area under C(t) over days 0–28."""
@@ -401,16 +401,52 @@ def progression_free_exact(params: Parameters | pd.DataFrame | Sequence[Paramete
     if spec.kendall_reactions is None:
         return None
     grid = np.union1d(t, np.arange(0.0, float(t.max()) + grid_days, grid_days))
-    b = _prepare(spec, params, options)
-    n = b.P.shape[0]
-    moments = np.empty((n, grid.shape[0], 2))
-    _log_cure(spec, b, options, grid, moments)
-    tumour = spec.index(spec.tumour)
-    pf = np.empty((n, grid.shape[0]))
-    progression_free(np.ascontiguousarray(moments[:, :, 0]), np.ascontiguousarray(moments[:, :, 1]),
-                     np.ascontiguousarray(b.X0[:, tumour]),
-                     np.ascontiguousarray(options.progression_factor * b.X0[:, tumour]), pf)
+    rho, log_i, n0 = _tumour_law(spec, params, options, grid)
+    pf = np.empty(rho.shape)
+    progression_free(rho, log_i, n0, np.ascontiguousarray(options.progression_factor * n0), pf)
     return pf[:, np.searchsorted(grid, t)]
+
+
+def _tumour_law(spec: ModelSpec, params, options: SimOptions, t_days: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Kendall's moments rho(t), log I(t) at ``t_days`` (patients, days) and each patient's tumour at infusion
+    (cells), from the oracle's one ODE solve per patient."""
+    b = _prepare(spec, params, options)
+    moments = np.empty((b.P.shape[0], t_days.shape[0], 2))
+    _log_cure(spec, b, options, np.ascontiguousarray(t_days, dtype=np.float64), moments)
+    return (np.ascontiguousarray(moments[:, :, 0]), np.ascontiguousarray(moments[:, :, 1]),
+            np.ascontiguousarray(b.X0[:, spec.index(spec.tumour)]))
+
+
+def tumour_below_exact(params: Parameters | pd.DataFrame | Sequence[Parameters], t_days: np.ndarray,
+                       level: float | Sequence[float], options: SimOptions | None = None,
+                       model: str | ModelSpec | None = None, relative: bool | Sequence[bool] = False
+                       ) -> np.ndarray | None:
+    """Exact-path probability that each patient's tumour holds fewer than ``level`` cells at each day of
+    ``t_days`` (increasing): (patients, len(t_days)), or (patients, len(t_days), levels) for a sequence of
+    levels, all from one ODE solve per patient; None when the model has no tumour-size law (not linear in B, or
+    several tumour clones). A level is in cells or, where ``relative`` is true (one flag, or one per level), a
+    multiple of the patient's tumour at infusion (0.354: a 50% fall of the product of two diameters).
+    Kendall's law of the tumour size, as :func:`progression_free_exact` reads it; no running minimum."""
+    options = options or SimOptions()
+    spec = _model_of(model, params)
+    t = np.asarray(t_days, dtype=np.float64)
+    if t.ndim != 1 or np.any(np.diff(t) < 0) or np.any(t < 0):
+        raise CartsimError("t_days must be an increasing array of days >= 0")
+    levels = np.atleast_1d(np.asarray(level, dtype=np.float64))
+    rel = np.broadcast_to(np.asarray(relative, dtype=bool), levels.shape)
+    if levels.ndim != 1 or np.any(~np.isfinite(levels)) or np.any(levels <= 0):
+        raise CartsimError(f"level must be one number > 0 or a sequence of them (cells, or times B0), "
+                           f"got {level!r}")
+    if spec.kendall_reactions is None:
+        return None
+    rho, log_i, n0 = _tumour_law(spec, params, options, t)
+    out = np.empty((*rho.shape, levels.shape[0]))
+    part = np.empty(rho.shape)
+    for k, (lv, r) in enumerate(zip(levels, rel, strict=True)):
+        below_level(rho, log_i, n0, np.ascontiguousarray(lv * n0 if r else np.full_like(n0, lv)), part)
+        out[:, :, k] = part
+    return out if np.ndim(level) else out[:, :, 0]
 
 
 def mean_field(params: pd.DataFrame | Sequence[Parameters], t_days: np.ndarray, options: SimOptions | None = None,

@@ -77,3 +77,12 @@ def progression_free(rho, log_i, n0, level, out):
         while j < rho.shape[1]:
             out[k, j] = run
             j += 1
+
+
+@njit(cache=True)
+def below_level(rho, log_i, n0, level, out):
+    """P(size < level) for each patient k (rows) at each time (columns) of ``rho`` and ``log_i``, into ``out``;
+    n0 (cells) and level (cells) per patient."""
+    for k in range(rho.shape[0]):
+        for j in range(rho.shape[1]):
+            out[k, j] = _below(rho[k, j], log_i[k, j], n0[k], level[k])[0]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sys
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +17,23 @@ from experiments.calibration import optimiser, report
 from experiments.calibration.kinetics import SummaryFit, patient_nll
 from experiments.calibration.km import ExactPFS, goodness_of_fit, intervals
 from experiments.calibration.km import nll as km_nll
-from experiments.calibration.population import Proposal, hyper_values, lognormals, simulate_exact, truncation
+from experiments.calibration.population import (
+    NONRESPONSE,
+    Proposal,
+    effector_at,
+    ess,
+    hyper_values,
+    lognormals,
+    parameters_of,
+    progression_free_at,
+    simulate_exact,
+    truncation,
+)
+from experiments.calibration.response import EXPOSURE_GRID, ResponseFit, exposures, response_probabilities
 from experiments.calibration.spec import FitSpec
 from experiments.cohort.distributions import Distribution
+from experiments.cohort.nonresponse import NonResponse, describe
+from experiments.cohort.sampling import sample_patients
 from experiments.cohort.spec import revise
 from experiments.execution import Backend
 from experiments.outputs import Notes, owned_run, write_json
@@ -36,6 +51,8 @@ EDGE_CUT = 0.05
 """A plausible range that cuts more than this share of a fitted lognormal says the fit leans on its edge."""
 ROUND_TAG = 0x524F_554E  # "ROUN": the entropy tag of each round's virtual patients
 STARTS_TAG = 0x5354_5254  # "STRT": the entropy tag of the optimiser's random starts
+FIGURE_PATIENTS = 5000
+"""Virtual patients of the calibrated cohort drawn in population.png."""
 LOW_ESS = 50.0
 """Below this many effective patients an evaluation is refused (large penalty): too few to trust."""
 
@@ -47,8 +64,8 @@ def _log(msg: str, quiet: bool) -> None:
 
 def _proposal_free(spec: FitSpec, free: dict[str, dict[str, float]], first: bool) -> dict[str, dict[str, float]]:
     """Proposal hyperparameters: broad over the bounds in the first round, then around the estimate."""
-    out = {}
-    for p, hv in free.items():
+    out: dict[str, dict[str, float]] = {}
+    for p, hv in parameters_of(free).items():
         med = [h for h in spec.hypers if h.param == p and h.which == "median"]
         sig = [h for h in spec.hypers if h.param == p and h.which == "sigma"]
         if first:
@@ -58,27 +75,48 @@ def _proposal_free(spec: FitSpec, free: dict[str, dict[str, float]], first: bool
             out[p] = {"median": m, "sigma": float(np.hypot(s_hi, spread))}
         else:
             out[p] = {"median": hv["median"], "sigma": float(1.3 * hv["sigma"] + 0.02)}
+    if NONRESPONSE in free:
+        out[NONRESPONSE] = _proposal_shares(spec, free[NONRESPONSE], first)
+    return out
+
+
+def _proposal_shares(spec: FitSpec, shares: dict[str, float], first: bool) -> dict[str, float]:
+    """Each fitted class's proposal share: the middle of its bounds first, then a little above the estimate,
+    so that every share up to the bound keeps patients to reweight; fixed shares as given."""
+    out = {}
+    for c, v in shares.items():
+        if c in spec.share_bounds:
+            lo, hi = spec.share_bounds[c]
+            out[c] = 0.5 * (lo + hi) if first else float(np.clip(1.2 * v + 0.05, 0.05, max(hi, 0.05)))
+        else:
+            out[c] = v
+    total = sum(out.values())
+    if total > 0.9:  # keep a share of patients in no class
+        out = {c: 0.9 * v / total for c, v in out.items()}
     return out
 
 
 class _Objective:
-    """-log L of the population hyperparameters (optimiser coordinates) over one proposal population."""
+    """-log L of the population hyperparameters (optimiser coordinates) over one proposal population: the sum
+    of the data's terms (PFS intervals, summary kinetics, response counts and exposure fact)."""
 
-    def __init__(self, fixed, hypers, km_obj, km_data, kin_obj):
-        self.fixed, self.hypers = {p: dict(v) for p, v in fixed.items()}, hypers
-        self.km_obj, self.km_data, self.kin_obj = km_obj, km_data, kin_obj
+    def __init__(self, proposal, fixed, hypers, km_obj, km_data, kin_obj, resp_obj):
+        self.proposal, self.fixed, self.hypers = proposal, {p: dict(v) for p, v in fixed.items()}, hypers
+        self.km_obj, self.km_data, self.kin_obj, self.resp_obj = km_obj, km_data, kin_obj, resp_obj
 
     def evaluate(self, x: np.ndarray) -> tuple[float, float, np.ndarray | None]:
         """(-log L, effective sample size, fitted PFS curve or None)."""
-        target = hyper_values(self.fixed, self.hypers, x)
-        total, e, curve = 0.0, np.inf, None
+        lw = self.proposal.log_weights(hyper_values(self.fixed, self.hypers, x))
+        w = np.exp(lw)
+        total, curve = 0.0, None
         if self.km_obj is not None:
-            curve, e = self.km_obj.curve(target)
+            curve = self.km_obj.curve(w)
             total += km_nll(curve, self.km_data)
         if self.kin_obj is not None:
-            f, e2 = self.kin_obj.nll(target)
-            total, e = total + f, min(e, e2)
-        return total, e, curve
+            total += self.kin_obj.nll(w)
+        if self.resp_obj is not None:
+            total += self.resp_obj.nll(w)
+        return total, ess(lw), curve
 
     def nll(self, x: np.ndarray) -> float:
         f, e, _ = self.evaluate(x)
@@ -100,10 +138,88 @@ def edge(hyperparameters: dict[str, dict[str, Any]], trunc: dict[str, dict[str, 
 
 
 def fit_population(spec: FitSpec, quiet: bool = True, workers: int | None = None) -> dict[str, Any]:
-    """Fit the population hyperparameters to summary kinetics and/or a KM curve by importance reweighting;
-    the virtual patients are simulated on ``workers`` processes."""
+    """Fit the population hyperparameters to summary kinetics, a KM curve and response rates by importance
+    reweighting; the virtual patients are simulated on ``workers`` processes. With fitted non-response shares
+    (and ``spec.compare``), each candidate structure (:func:`structures`) is fitted on the
+    same data and compared by AIC and BIC; the result is the preferred structure's (lowest BIC), with the
+    comparison under ``model_comparison``."""
     with Backend(workers) as backend:
-        return _fit_population(spec, quiet, backend)
+        candidates = structures(spec)
+        if len(candidates) == 1:
+            return _fit_population(candidates[0][1], quiet, backend)
+        fits = {}
+        for name, cand in candidates:
+            _log(f"structure {name!r}", quiet)
+            fits[name] = _fit_population(cand, quiet, backend)
+        comparison = compare(fits, spec.n_observed)
+        out = fits[comparison["preferred"]]
+        out["model_comparison"] = comparison
+        _log(comparison["line"], quiet)
+        return out
+
+
+def structures(spec: FitSpec) -> list[tuple[str, FitSpec]]:
+    """Candidate population structures: the spec as given when no share is fitted (or no comparison asked);
+    otherwise "none" (no fitted class), each fitted class alone (the other fitted shares at 0) and, with
+    several, all of them together."""
+    from dataclasses import replace
+
+    fitted = list(spec.share_bounds)
+    if not fitted or not spec.compare:
+        return [("as configured", spec)]
+    out = []
+    sets = [(), *((c,) for c in fitted), *((tuple(fitted),) if len(fitted) > 1 else ())]
+    for keep in sets:
+        shares = {c: (v if c in keep or c not in fitted else 0.0) for c, v in spec.free[NONRESPONSE].items()}
+        hypers = [h for h in spec.hypers if not h.is_share or h.which in keep]
+        bounds = {c: b for c, b in spec.share_bounds.items() if c in keep}
+        free = {**spec.free, NONRESPONSE: shares}
+        if not any(v > 0 for v in shares.values()) and not bounds:
+            free = parameters_of(free)
+        out.append((" + ".join(keep) or "none", replace(spec, hypers=hypers, share_bounds=bounds, free=free)))
+    return out
+
+
+def compare(fits: dict[str, dict[str, Any]], n_observed: int | None) -> dict[str, Any]:
+    """AIC = 2k + 2 nll and BIC = k ln(n) + 2 nll of each candidate (k fitted hyperparameters, n the trial's
+    patients), the preferred one (lowest BIC; AIC where n is unknown) and one line saying so."""
+    rows = []
+    for name, f in fits.items():
+        k = len(f["hyperparameters"])
+        row = {"structure": name, "nll": f["nll"], "k": k, "aic": 2 * k + 2 * f["nll"],
+               "bic": (k * np.log(n_observed) + 2 * f["nll"]) if n_observed else None,
+               "shares": f["population"].get(NONRESPONSE, {})}
+        rows.append(row)
+    crit = "bic" if n_observed else "aic"
+    best = min(rows, key=lambda r: r[crit])
+    for r in rows:
+        r[f"delta_{crit}"] = r[crit] - best[crit]
+    others = sorted((r for r in rows if r is not best), key=lambda r: r[crit])
+    gap = f" (next: {others[0]['structure']}, {crit.upper()} +{others[0][crit] - best[crit]:.1f})" if others else ""
+    return {"candidates": rows, "criterion": crit.upper(), "preferred": best["structure"], "n": n_observed,
+            "note": "likelihoods estimated by importance reweighting of the same virtual patients",
+            "line": f"model comparison: {best['structure']!r} preferred by {crit.upper()}{gap}"}
+
+
+def _readers(spec: FitSpec, km_data) -> dict[str, Any]:
+    """What each virtual patient is simulated for: the PFS curve's days, the kinetics' days, response at the
+    landmark and exposure on days 0-28."""
+    out: dict[str, Any] = {}
+    if km_data is not None:
+        out["pfs"] = progression_free_at(km_data.days)
+    days = [spec.kinetics.day] if isinstance(spec.kinetics, SummaryKinetics) else []
+    if spec.exposure is not None:
+        days.append(EXPOSURE_GRID)
+    if days:  # one mean-field solve for the kinetics' days and the exposure grid
+        out["counts"] = effector_at(np.unique(np.concatenate(days)))
+    if spec.response is not None:
+        out["response"] = partial(response_probabilities, spec.response)
+    return out
+
+
+def _counts_at(sims: dict[str, np.ndarray], grid: np.ndarray, days: np.ndarray) -> np.ndarray:
+    """The columns of the mean-field counts (on ``grid``, the union of the days asked for) at ``days``."""
+    return sims["counts"][:, np.searchsorted(grid, days)]
 
 
 def _fit_population(spec: FitSpec, quiet: bool, backend: Backend) -> dict[str, Any]:
@@ -112,26 +228,30 @@ def _fit_population(spec: FitSpec, quiet: bool, backend: Backend) -> dict[str, A
     free = {p: dict(v) for p, v in spec.free.items()}
     x0 = np.array([hypers[i].to_x(free[h.param][h.which]) for i, h in enumerate(hypers)])
     km_data = intervals(spec.km, spec.n_patients) if spec.km is not None else None
+    readers = _readers(spec, km_data)
     rounds = []
     for r in range(MAX_ROUNDS):
         pf = _proposal_free(spec, free, first=(r == 0))
         t0 = time.perf_counter()
         # each round its own virtual patients: the cohort's streams under a seed derived for the round
         prop = Proposal.sample(spec.population, pf, spec.virtual_patients,
-                               derived_seed((spec.population.seed, ROUND_TAG), r))
-        summary = isinstance(spec.kinetics, SummaryKinetics)
-        pf, per_ul = simulate_exact(prop, km_data.days if km_data is not None else None,
-                                    spec.kinetics.day if summary else None, backend)
-        km_obj = ExactPFS(prop, pf) if km_data is not None else None
+                               derived_seed((spec.population.seed, ROUND_TAG), r), spec.nonresponse)
+        sims = simulate_exact(prop, readers, backend)
+        km_obj = ExactPFS(prop, sims["pfs"]) if km_data is not None else None
         kin_obj = None
-        if summary:
+        grid = readers["counts"].args[0] if "counts" in readers else None
+        if isinstance(spec.kinetics, SummaryKinetics):
             n_day = spec.kinetics.n if spec.kinetics.n is not None else np.full(len(spec.kinetics.day),
                                                                                    float(spec.n_patients))
-            kin_obj = SummaryFit(prop, spec.kinetics, n_day, per_ul)
+            kin_obj = SummaryFit(prop, spec.kinetics, n_day, _counts_at(sims, grid, spec.kinetics.day))
+        resp_obj = None
+        if spec.response is not None:
+            expo = exposures(_counts_at(sims, grid, EXPOSURE_GRID)) if spec.exposure is not None else None
+            resp_obj = ResponseFit(prop, spec.response, sims["response"], spec.exposure, expo)
         _log(f"round {r + 1}: {spec.virtual_patients} virtual patients simulated on the exact path in "
              f"{time.perf_counter() - t0:.1f} s", quiet)
 
-        obj = _Objective(free, hypers, km_obj, km_data, kin_obj)
+        obj = _Objective(prop, free, hypers, km_obj, km_data, kin_obj, resp_obj)
         evaluate, nll = obj.evaluate, obj.nll
         best = optimiser.multistart(nll, bounds, spec.starts, derived_seed((spec.seed, STARTS_TAG), r), x0)
         free = hyper_values(free, hypers, best.x)
@@ -151,7 +271,9 @@ def _fit_population(spec: FitSpec, quiet: bool, backend: Backend) -> dict[str, A
     for i, h in enumerate(hypers):
         lo_x, hi_x = bounds[i]
         tol = AT_BOUND * (hi_x - lo_x)
-        intervals_[h.name]["estimate_at_bound"] = ("low" if best.x[i] - lo_x <= tol else
+        # a share may sit at 0 because the class is not needed: that is an answer, not an edge
+        at_lo = best.x[i] - lo_x <= tol and not (h.is_share and lo_x == 0.0)
+        intervals_[h.name]["estimate_at_bound"] = ("low" if at_lo else
                                                    "high" if hi_x - best.x[i] <= tol else None)
     trunc = truncation(free, spec.model)
     out: dict[str, Any] = {
@@ -162,16 +284,30 @@ def _fit_population(spec: FitSpec, quiet: bool, backend: Backend) -> dict[str, A
                         "virtual_patients_per_evaluation": spec.virtual_patients,
                         "method": "importance-reweighted common random numbers on the exact path"},
     }
+    if spec.nonresponse is not None:
+        out["nonresponse"] = describe(spec.nonresponse.with_shares(free.get(NONRESPONSE, {})))
     _, _, curve = evaluate(best.x)
     if curve is not None:
         out["pfs"] = {"days": km_data.days.tolist(), "observed": km_data.observed.tolist(),
                       "fitted": curve.tolist(), **goodness_of_fit(curve, km_data, len(hypers))}
         if spec.km.n_at_risk is None:
             out["pfs"]["note"] = "no n_at_risk: events reconstructed assuming no censoring before each point"
+    w = np.exp(prop.log_weights(free))
     if kin_obj is not None:
-        q = np.exp(kin_obj.quantiles(prop.log_weights(free)))
+        q = np.exp(kin_obj.quantiles(w))
         out["kinetics"] = {"days": spec.kinetics.day.tolist(), "fitted_q25_median_q75": q.tolist(),
                            "observed_q25_median_q75": np.exp(kin_obj.observed).tolist()}
+    if resp_obj is not None:
+        rr = spec.response
+        out["response"] = {"day": rr.day, "n": rr.n, "detection_cells": rr.detection_cells,
+                           "observed": {"overall": rr.overall, "complete": rr.complete},
+                           "fitted": resp_obj.fitted(w)}
+        if spec.exposure is not None:
+            ef = spec.exposure
+            out["response"]["exposure_response"] = {
+                "measure": ef.measure, "observed": ef.ratio, "ci": [ef.low, ef.high],
+                "fitted": out["response"]["fitted"].pop("exposure_ratio"),
+                "definition": "ratio of geometric means, responders / non-responders at the landmark"}
     return out
 
 
@@ -248,7 +384,9 @@ def _run_fit(spec: FitSpec, out_dir: Path, quiet: bool, workers: int | None) -> 
         result = fit_population(spec, quiet, workers)
         dists = lognormals(result["population"], spec.model)
     result["seconds"] = time.perf_counter() - t0
-    calibrated = revise(spec.population, dists=dists)
+    shares = {c: v for c, v in result["population"].get(NONRESPONSE, {}).items() if v > 0}
+    nonresp = NonResponse(shares, spec.nonresponse.factors) if shares else None
+    calibrated = revise(spec.population, dists=dists, nonresponse=nonresp)
     config = {"title": f"Calibrated by cartsim fit: {spec.title}".strip(),
               **{k: v for k, v in calibrated.config.items() if k != "title"}}
     report.write_toml(out_dir / "calibrated.toml", config,
@@ -259,7 +397,7 @@ def _run_fit(spec: FitSpec, out_dir: Path, quiet: bool, workers: int | None) -> 
         result["confirmation"] = report.confirm_pfs(calibrated, out_dir / "confirmation", spec.km, workers)
         _log(f"Monte Carlo confirmation: largest distance to the observed curve "
              f"{result['confirmation']['max_vertical_distance']:.3f}", quiet)
-    fit_figures(spec, result, out_dir)
+    fit_figures(spec, result, out_dir, sample_patients(calibrated, 0, min(calibrated.n, FIGURE_PATIENTS)))
     prov.stamp(result, out_dir)
     write_json(out_dir / "fit.json", result)
     return result

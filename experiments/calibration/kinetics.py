@@ -9,8 +9,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import numpy as np
 from scipy import stats
 
@@ -44,20 +42,17 @@ class SummaryFit:
         p = np.array(QUANTILES)
         self.se = sd[:, None] * np.sqrt(p * (1 - p) / n_per_day[:, None]) / stats.norm.pdf(stats.norm.ppf(p))
 
-    def quantiles(self, log_w: np.ndarray) -> np.ndarray:
-        """Weighted quantiles (days, 3) of log counts: interpolated on the weighted empirical CDF."""
-        w = np.exp(log_w)
+    def quantiles(self, w: np.ndarray) -> np.ndarray:
+        """Weighted quantiles (days, 3) of log counts under normalised weights ``w``: interpolated on the
+        weighted empirical CDF."""
         out = np.empty((self.sorted.shape[1], len(QUANTILES)))
         for d in range(self.sorted.shape[1]):
-            cw = np.cumsum(w[self.order[:, d]])
-            mid = cw - 0.5 * w[self.order[:, d]]
+            wd = w[self.order[:, d]]
+            mid = np.cumsum(wd) - 0.5 * wd
             out[d] = np.interp(QUANTILES, mid, self.sorted[:, d])
         return out
 
-    def nll(self, target: Mapping[str, Mapping[str, float]]) -> tuple[float, float]:
-        """(-log L, effective sample size) under target hyperparameters."""
-        from experiments.calibration.population import ess
-
-        lw = self.proposal.log_weights(target)
-        q = self.quantiles(lw)
-        return float(0.5 * np.sum(((q - self.observed) / self.se) ** 2)), ess(lw)
+    def nll(self, w: np.ndarray) -> float:
+        """-log L under normalised importance weights ``w``."""
+        q = self.quantiles(w)
+        return float(0.5 * np.sum(((q - self.observed) / self.se) ** 2))

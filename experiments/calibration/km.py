@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from experiments.calibration.population import Proposal, ess
+from experiments.calibration.population import Proposal
 from experiments.trial_data import KaplanMeier
 
 
@@ -78,7 +78,7 @@ class ExactPFS:
     def __init__(self, proposal: Proposal, pf: np.ndarray):
         self.proposal, self.pf = proposal, pf
 
-    def curve(self, target) -> tuple[np.ndarray, float]:
-        """The population PFS curve under target hyperparameters, and the effective sample size."""
-        lw = self.proposal.log_weights(target)
-        return np.exp(lw) @ self.pf, ess(lw)
+    def curve(self, w: np.ndarray) -> np.ndarray:
+        """The population PFS curve under normalised importance weights ``w``
+        (:meth:`~experiments.calibration.population.Proposal.log_weights`, exponentiated)."""
+        return w @ self.pf

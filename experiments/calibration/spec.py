@@ -15,7 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from experiments.calibration.population import Hyper, population_spec
+from experiments.calibration.population import NONRESPONSE, Hyper, population_spec
+from experiments.calibration.response import DETECTION_CELLS, MEASURES, ExposureFact, ResponseRates
+from experiments.cohort.nonresponse import NonResponse, parse_nonresponse
 from experiments.cohort.spec import Spec, load_toml, validate
 from experiments.paths import data_path
 from experiments.schema import Table, check_number, check_param
@@ -50,12 +52,34 @@ class FitSpec:
     min_ess: float = 10_000
     kinetics_patients: int = 2_000
     confirm: bool = True
+    response: ResponseRates | None = None
+    """The trial's response rates at a landmark, a likelihood term beside kinetics and PFS."""
+    exposure: ExposureFact | None = None
+    """Responders' / non-responders' exposure ratio with its interval, a likelihood term."""
+    nonresponse: NonResponse | None = None
+    """Mechanistic non-response classes: fixed shares, fitted shares' starts, factors."""
+    share_bounds: dict[str, tuple[float, float]] = field(default_factory=dict)
+    """Bounds of the fitted non-response shares; each fitted class is a candidate structure."""
+    compare: bool = True
+    """Fit each candidate structure (none, and each fitted class) and compare them (AIC, BIC)."""
     config: Mapping[str, Any] = field(default_factory=dict)
     """The config as given (after overrides), for the provenance record."""
 
     @property
     def model(self) -> str:
         return self.population.model
+
+    @property
+    def n_observed(self) -> int | None:
+        """The trial's number of patients (BIC's n): data.n_patients, the response rates' n, or the curve's
+        first n at risk."""
+        if self.n_patients is not None:
+            return self.n_patients
+        if self.response is not None:
+            return self.response.n
+        if self.km is not None and self.km.n_at_risk is not None:
+            return int(self.km.n_at_risk[0])
+        return None
 
 
 @dataclass
@@ -139,9 +163,13 @@ def validate_fit(cfg: Mapping[str, Any], source: str) -> FitSpec:
     d = top.table("data") or top.fail("data", "missing [data] table (kinetics_csv and/or pfs_csv)")
     kin_path, km_path = _path(source, d, "kinetics_csv"), _path(source, d, "pfs_csv")
     n_patients = d.integer("n_patients", None, lo=1)
-    d.done(["kinetics_csv", "pfs_csv", "n_patients"])
+    response = _response(d.table("response"), n_patients, follow_up)
+    exposure = _exposure(d.table("exposure_response"))
+    d.done(["kinetics_csv", "pfs_csv", "n_patients", "response", "exposure_response"])
     if kin_path is None and km_path is None:
         d.fail(d.path, "needs kinetics_csv and/or pfs_csv")
+    if exposure is not None and response is None:
+        d.fail(d.key("exposure_response"), "needs [data.response]: responders are read at its landmark day")
     kinetics = load_kinetics(kin_path, follow_up) if kin_path else None
     km = load_km(km_path, follow_up) if km_path else None
     if km is not None and km.n_at_risk is None and n_patients is None:
@@ -150,7 +178,7 @@ def validate_fit(cfg: Mapping[str, Any], source: str) -> FitSpec:
         d.fail(d.path, "per-patient kinetics fit individual patients; fit a PFS curve in a separate config")
 
     spec = FitSpec(source=source, title=title, population=population, kinetics=kinetics, km=km,
-                   n_patients=n_patients, config=dict(cfg))
+                   n_patients=n_patients, response=response, exposure=exposure, config=dict(cfg))
     ft = top.table("free") or top.fail("free", "missing [free.NAME] tables: the parameters to fit")
     if not ft.data:
         ft.fail(ft.path, "needs at least one [free.NAME] table")
@@ -201,19 +229,61 @@ def validate_fit(cfg: Mapping[str, Any], source: str) -> FitSpec:
     spec.min_ess = f.number("min_ess", min(10_000, spec.virtual_patients / 2), lo=10.0)
     spec.kinetics_patients = f.integer("kinetics_patients", 2_000, lo=50, hi=10**6)
     spec.confirm = f.boolean("confirm", True)
+    spec.compare = f.boolean("compare", True)
     es = _bounds(source, f, "error_sigma", 0.0, True)
     if es is not None:
         spec.error_sigma = es
-    f.done(["starts", "seed", "virtual_patients", "min_ess", "kinetics_patients", "confirm", "error_sigma"])
+    f.done(["starts", "seed", "virtual_patients", "min_ess", "kinetics_patients", "confirm", "compare",
+            "error_sigma"])
+    nr = top.table("nonresponse")
+    if nr is not None:
+        if isinstance(kinetics, PatientKinetics):
+            nr.fail(nr.path, "classes of patients are a population's: per-patient kinetics fit each patient")
+        spec.nonresponse, spec.share_bounds = parse_nonresponse(nr, model, fitted=True)
+        spec.hypers += [Hyper(NONRESPONSE, name, *b) for name, b in spec.share_bounds.items()]
+        spec.free[NONRESPONSE] = dict(spec.nonresponse.shares)
     if spec.min_ess > spec.virtual_patients:
         f.fail(f.key("min_ess"), f"cannot exceed virtual_patients ({spec.virtual_patients})")
     if isinstance(kinetics, SummaryKinetics) and kinetics.n is None and n_patients is None:
         d.fail(d.key("n_patients"), "summary kinetics without an n column need the number of patients behind "
                                     "each quantile")
-    top.done(["kind", "title", "description", *_COHORT_TABLES, "data", "free", "fit"])
+    top.done(["kind", "title", "description", *_COHORT_TABLES, "data", "free", "fit", "nonresponse"])
     if spec.free:  # the population with start values must itself be a valid cohort
         population_spec(population, spec.free, 10)
     return spec
+
+
+def _response(t: Table | None, n_patients: int | None, follow_up: float) -> ResponseRates | None:
+    """``[data.response]``: day (the landmark, days), overall and complete response rates (0-1), n."""
+    if t is None:
+        return None
+    day = t.number("day", required=True, lo=0.0, lo_open=True, hi=follow_up)
+    overall = t.number("overall", required=True, lo=0.0, hi=1.0)
+    complete = t.number("complete", None, lo=0.0, hi=1.0)
+    n = t.integer("n", n_patients, lo=1)
+    det = t.number("detection_cells", DETECTION_CELLS, lo=0.0, lo_open=True)
+    t.done(["day", "overall", "complete", "n", "detection_cells"])
+    if n is None:
+        t.fail(t.key("n"), "missing: the number of patients behind the rates (or data.n_patients)")
+    if complete is not None and complete > overall:
+        t.fail(t.key("complete"), f"cannot exceed the overall response rate ({overall:g}): a CR is a response")
+    return ResponseRates(day=day, overall=overall, complete=complete, n=int(n), detection_cells=det)
+
+
+def _exposure(t: Table | None) -> ExposureFact | None:
+    """``[data.exposure_response]``: measure (cmax or auc), ratio responders / non-responders, its 95% ci."""
+    if t is None:
+        return None
+    measure = t.choice("measure", MEASURES, "cmax")
+    ratio = t.number("ratio", required=True, lo=0.0, lo_open=True)
+    ci = t.raw("ci")
+    if (not isinstance(ci, list) or len(ci) != 2
+            or not all(isinstance(x, int | float) and not isinstance(x, bool) and x > 0 for x in ci)):
+        t.fail(t.key("ci"), "missing or malformed: the ratio's 95% interval as [low, high], both > 0")
+    if not ci[0] < ratio < ci[1]:
+        t.fail(t.key("ci"), f"must satisfy low < ratio < high, got [{ci[0]:g}, {ci[1]:g}] around {ratio:g}")
+    t.done(["measure", "ratio", "ci"])
+    return ExposureFact(measure=measure, ratio=ratio, low=float(ci[0]), high=float(ci[1]))
 
 
 def validate_predict(cfg: Mapping[str, Any], source: str) -> PredictSpec:

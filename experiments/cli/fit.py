@@ -43,6 +43,10 @@ def main(args: argparse.Namespace) -> int:
         head["edge"] = res["edge"]["line"]
         if "pfs" in res:
             head["pfs_max_vertical_distance"] = res["pfs"]["max_vertical_distance"]
+        if "response" in res:
+            head["response"] = {k: res["response"][k] for k in ("observed", "fitted")}
+        if "model_comparison" in res:
+            head["model_comparison"] = res["model_comparison"]["line"]
         if "identifiability" in res:
             head["identifiability"] = {k: res["identifiability"][k] for k in ("not_identifiable",
                                                                                "inseparable_pairs")}

@@ -69,4 +69,6 @@ def sample_patients(spec: Spec, start: int, stop: int) -> pd.DataFrame:
                        "group": np.array([g.name for g in spec.groups], dtype=object)[gidx]})
     for name in model.param_names:
         df[name] = cols[name]
+    if spec.nonresponse is not None and spec.nonresponse.active:
+        df = spec.nonresponse.apply(df, spec.nonresponse.classes(spec.seed, ids), spec.model)
     return df

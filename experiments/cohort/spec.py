@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from experiments.cohort.distributions import DIST_KINDS, VARIABILITY_READINGS, Distribution, parse_distribution
+from experiments.cohort.nonresponse import NonResponse, parse_nonresponse
 from experiments.cohort.toxicity import Toxicity, carries_layer
 from experiments.paths import data_path
 from experiments.schema import Table, check_number, check_param, parse_setting
@@ -143,6 +144,8 @@ class Spec:
     """Exposure–response landmark (days): progression before it is early (:mod:`experiments.cohort.exposure`)."""
     figures: bool = True
     sensitivity: Sensitivity | None = None
+    nonresponse: NonResponse | None = None
+    """Shares of mechanistic non-response classes (:mod:`experiments.cohort.nonresponse`), if any."""
 
     def group_options(self, g: Group) -> SimOptions:
         """SimOptions for group ``g`` (its doses replace the cohort's when given)."""
@@ -412,8 +415,12 @@ def validate(cfg: Mapping[str, Any], source: str = "<config>") -> Spec:
     elif sv is not None:
         top.fail("sensitivity", "only for kind = 'local_sensitivity' or 'sobol'")
 
+    # [nonresponse] ----------------------------------------------------------------------------------------
+    nr_t = top.table("nonresponse")
+    nonresp = parse_nonresponse(nr_t, model)[0] if nr_t is not None else None
+
     top.done(["kind", "title", "description", "cohort", "parameters", "variability", "doses", "groups", "sweep",
-              "assessment", "output", "sensitivity", "toxicity"])
+              "assessment", "output", "sensitivity", "toxicity", "nonresponse"])
 
     if exact_only and not mspec.linear_tumour:
         c.fail("cohort.exact_only", f"the exact oracle needs a model linear in B; model {model!r} is not")
@@ -422,7 +429,7 @@ def validate(cfg: Mapping[str, Any], source: str = "<config>") -> Spec:
                 groups=tuple(groups), options=options, sweep=sweep, assessment_days=assessment,
                 chunk_size=chunk, exact_only=exact_only, observed_pfs_csv=observed, kinetics_patients=kin,
                 early_progression_day=early, toxicity=tox,
-                figures=figures, sensitivity=sens)
+                figures=figures, sensitivity=sens, nonresponse=nonresp)
 
 
 def _sensitivity(source: str, t: Table, kind: str, base: Mapping[str, float], model: ModelSpec) -> Sensitivity:
@@ -484,10 +491,12 @@ def visit_days(days: Sequence[float], every: float | None, t_end: float) -> tupl
 
 
 def revise(spec: Spec, *, n: int | None = None, seed: int | None = None, variability: float | None = None,
-           dists: Mapping[str, Distribution] | None = None, figures: bool | None = None) -> Spec:
+           dists: Mapping[str, Distribution] | None = None, figures: bool | None = None,
+           nonresponse: NonResponse | None = None) -> Spec:
     """``spec`` with typed changes (patients, seed, variability level, parameter distributions that replace
-    those of ``[parameters]``, figures on or off), each checked as the config's own value would be; the recorded
-    config (:attr:`Spec.config`) is changed to match, so provenance says what ran."""
+    those of ``[parameters]``, figures on or off, the non-response classes), each checked as the config's own
+    value would be; the recorded config (:attr:`Spec.config`) is changed to match, so provenance says what
+    ran."""
     from dataclasses import replace
 
     cfg = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in spec.config.items()}
@@ -524,6 +533,10 @@ def revise(spec: Spec, *, n: int | None = None, seed: int | None = None, variabi
     if figures is not None:
         changes["figures"] = bool(figures)
         cfg.setdefault("output", {})["figures"] = bool(figures)
+    if nonresponse is not None:
+        table = nonresponse.table()
+        changes["nonresponse"] = parse_nonresponse(Table(spec.source, "nonresponse", table), spec.model)[0]
+        cfg["nonresponse"] = table
     return replace(spec, config=cfg, **changes)
 
 

@@ -13,8 +13,10 @@ from experiments.trial_data import PatientKinetics, SummaryKinetics
 from hybrid.units import DAYS_PER_MONTH
 
 
-def fit_figures(spec, result: dict[str, Any], out: Path) -> list[Path]:
-    """kinetics.png (observed vs fitted) and pfs.png (observed vs fitted KM) where the fit has them."""
+def fit_figures(spec, result: dict[str, Any], out: Path, population=None) -> list[Path]:
+    """kinetics.png (observed vs fitted), pfs.png (observed vs fitted KM, with the response rates) where the fit
+    has them, and population.png (``population``: virtual patients of the calibrated cohort, against their
+    parameters' plausible ranges)."""
     plt = pyplot()
     written = []
     if isinstance(spec.kinetics, SummaryKinetics) and "kinetics" in result:
@@ -43,9 +45,66 @@ def fit_figures(spec, result: dict[str, Any], out: Path) -> list[Path]:
                     label="calibrated cohort (Monte Carlo)")
         ax.set(xlabel="months", ylabel="progression-free survival", ylim=(0, 1.02),
                title=f"max distance {p['max_vertical_distance']:.3f}")
-        ax.legend(fontsize=8)
+        if "response" in result:
+            ax.text(0.98, 0.97, _response_text(result["response"]), transform=ax.transAxes, ha="right", va="top",
+                    fontsize=8, family="monospace", bbox={"facecolor": "white", "alpha": 0.85, "lw": 0.5})
+        ax.legend(fontsize=8, loc="lower left")
         written.append(save(fig, out / "pfs.png"))
+    if population is not None and result.get("mode") == "population":
+        written.append(_population_figure(spec.model, population, result, out / "population.png"))
     return written
+
+
+def _response_text(r: dict[str, Any]) -> str:
+    lines = [f"response at day {r['day']:g} (n={r['n']})", "        observed  fitted"]
+    for k, label in (("overall", "ORR"), ("complete", "CR")):
+        if r["observed"].get(k) is not None:
+            lines.append(f"{label:>7}  {r['observed'][k]:8.2f}  {r['fitted'][k]:6.2f}")
+    er = r.get("exposure_response")
+    if er:
+        lines.append(f"{er['measure'].upper():>7}  {er['observed']:7.1f}x  {er['fitted']:5.1f}x")
+    return "\n".join(lines)
+
+
+def _population_figure(model: str, pats, result: dict[str, Any], path: Path) -> Path:
+    """Histograms of the calibrated cohort's fitted parameters (log axis) with each plausible range shaded, and
+    the shares of the non-response classes."""
+    from hybrid.catalog import get_model
+
+    plt = pyplot()
+    mspec = get_model(model)
+    params = [p for p in result["population_truncation"]]
+    shares = result["population"].get("nonresponse", {})
+    panels = max(len(params) + (1 if shares else 0), 1)
+    cols = min(panels, 3)
+    rows = -(-panels // cols)
+    fig, grid = plt.subplots(rows, cols, figsize=(3.8 * cols, 3.2 * rows), squeeze=False)
+    axes = grid.ravel()
+    for ax in axes[panels:]:
+        ax.set_visible(False)
+    for ax, p in zip(axes, params, strict=False):
+        ps = mspec.param_specs[p]
+        x = pats[p].to_numpy(float)
+        lo, hi = (ps.plausible if ps.plausible else (x.min(), x.max()))
+        edges = np.geomspace(min(lo, x.min()) / 1.5, max(hi, x.max()) * 1.5, 40)
+        ax.hist(x, bins=edges, color="C0", alpha=0.8)
+        if ps.plausible:
+            ax.axvspan(lo, hi, color="C2", alpha=0.12, label="plausible range")
+            ax.axvline(lo, color="C2", lw=0.8)
+            ax.axvline(hi, color="C2", lw=0.8)
+        cut = result["population_truncation"][p]["share_cut"]
+        ax.set(xscale="log", xlabel=f"{p} ({ps.unit})", ylabel="virtual patients",
+               title=f"{p}: {100 * cut:.1f}% of the lognormal cut")
+        ax.legend(fontsize=7)
+    if shares:
+        ax = axes[len(params)]
+        names = list(shares)
+        ax.bar(range(len(names)), [shares[n] for n in names], color="C3")
+        ax.set_xticks(range(len(names)), [n.replace("_", " ") for n in names], fontsize=8)
+        ax.set(ylim=(0, 1), ylabel="share of patients", title="non-response classes")
+    fig.suptitle(result["edge"]["line"][:120], fontsize=8)
+    fig.tight_layout()
+    return save(fig, path)
 
 
 def _individual_figure(spec, result: dict[str, Any], path: Path) -> Path:

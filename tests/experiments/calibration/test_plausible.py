@@ -17,7 +17,7 @@ from experiments.cohort.spec import load_spec, load_toml
 from experiments.paths import CONFIGS
 from hybrid import get_model
 
-SHIPPED_FITS = ("calibrate_pfs", "fit_kinetics")
+SHIPPED_FITS = ("calibrate_pfs", "calibrate_trial", "fit_kinetics")
 
 
 def _quick(cfg: dict) -> dict:
@@ -49,7 +49,8 @@ def test_no_virtual_patient_of_a_shipped_fit_or_its_cohort_is_implausible(name, 
     source = CONFIGS / f"{name}.toml"
     spec = validate_fit(_quick(load_toml(source)), str(source))
     if spec.hypers:  # the first round's proposal: broad over the search box, still inside the ranges
-        prop = Proposal.sample(spec.population, fitting._proposal_free(spec, spec.free, True), 4000, 1)
+        prop = Proposal.sample(spec.population, fitting._proposal_free(spec, spec.free, True), 4000, 1,
+                               spec.nonresponse)
         _inside(spec.model, prop.patients)
     fitting.run_fit(spec, tmp_path, workers=1, notes=lambda _m: None)
     calibrated = load_spec(tmp_path / "calibrated.toml")

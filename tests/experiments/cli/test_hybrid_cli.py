@@ -37,7 +37,11 @@ def test_cure_is_identical_whatever_the_number_of_workers(cli):
     s1, one, _ = cli([*argv, "--workers", "1"])
     s2, two, _ = cli([*argv, "--workers", "2"])
     assert s1 == s2 == 0
-    assert json.loads(one) == json.loads(two)
+
+    def result(text):  # the provenance records when each ran (times to the second), not what it found
+        return {k: v for k, v in json.loads(text).items() if k != "provenance"}
+
+    assert result(one) == result(two)
     doc = json.loads(one)
     assert doc["n"] == 1100 and sum(doc["outcomes"].values()) == 1100
     assert set(doc["time_to_cure_days"]) >= {"q10", "q50", "q90"}

@@ -60,7 +60,8 @@ def test_every_shipped_config_is_exercised():
                    or 'kind = "predict"' in p.read_text()}
     shipped = {p.stem for p in CONFIGS.glob("*.toml") if not p.name.startswith("abm_")} - calibration
     assert shipped == set(REDUCED)
-    assert calibration == {"fit_kinetics", "calibrate_pfs", "predict_patient"}  # run in test_calibration.py
+    # run in test_calibration.py and test_trial.py
+    assert calibration == {"fit_kinetics", "calibrate_pfs", "calibrate_trial", "predict_patient"}
 
 
 @pytest.mark.parametrize("name", sorted(REDUCED))
