@@ -364,8 +364,9 @@ def simulate_patient(params: Parameters, seed: SeedLike = 0, options: SimOptions
 
 def cure_probability_exact(params: Parameters | pd.DataFrame | Sequence[Parameters],
                            t_days: float | np.ndarray = 730.0, options: SimOptions | None = None,
-                           model: str | ModelSpec | None = None):
-    """Kendall's exact P(cure by t) for t in ``t_days`` (a float or an increasing array of days).
+                           model: str | ModelSpec | None = None, log: bool = False):
+    """Kendall's exact P(cure by t) for t in ``t_days`` (a float or an increasing array of days); with ``log``,
+    its natural log, as the oracle computes it (no underflow for large tumours, full precision near 1).
 
     For one :class:`Parameters`: a float, or an array like ``t_days``. For several patients: an array with
     one row per patient (a vector when ``t_days`` is a float). None when the model is not linear in B."""
@@ -377,7 +378,7 @@ def cure_probability_exact(params: Parameters | pd.DataFrame | Sequence[Paramete
     logp = _log_cure(spec, _prepare(spec, params, options), options, t)
     if logp is None:
         return None
-    prob = np.exp(logp)
+    prob = logp if log else np.exp(logp)
     if np.ndim(t_days) == 0:
         prob = prob[:, 0]
     return prob[0] if isinstance(params, Parameters) else prob

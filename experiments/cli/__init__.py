@@ -12,6 +12,7 @@ import sys
 
 from experiments.cli import abm as cli_abm
 from experiments.cli import app as cli_app
+from experiments.cli import dose as cli_dose
 from experiments.cli import fit as cli_fit
 from experiments.cli import hybrid as cli_hybrid
 from experiments.cli import models as cli_models
@@ -56,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"cartsim {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (cli_run, cli_fit, cli_hybrid, cli_abm, cli_models, cli_app):
+    for module in (cli_run, cli_fit, cli_dose, cli_hybrid, cli_abm, cli_models, cli_app):
         module.register(sub)
     return parser
 

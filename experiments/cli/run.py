@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``run`` sub-command."""
     p = sub.add_parser(
         "run",
-        help="run an experiment config (cohort, sweep, sensitivity or ABM)",
+        help="run an experiment config (cohort, sweep, sensitivity, dosing or ABM)",
         description="Run the experiment described by CONFIG.toml; outputs go to --out (default "
                     "results/<config stem>). Shipped configs are in experiments/configs/.",
     )
@@ -68,16 +68,23 @@ def run_config(config: str | Path, overrides: list[str] | tuple[str, ...] = (), 
                resume: bool = False, quiet: bool = True, overwrite: bool = False) -> dict[str, Any]:
     """``cartsim run``: validate a config file with the ``--set`` settings, then run it through its job's entry
     point (:func:`experiments.cohort.run_cohort`, :func:`~experiments.cohort.sensitivity.run_sensitivity`,
-    :func:`~experiments.spatial.experiment.run_spatial`); returns the summary (also in OUT/summary.json)."""
+    :func:`~experiments.spatial.experiment.run_spatial`, :func:`~experiments.dosing.run_dosing`); returns the
+    summary (also in OUT/summary.json)."""
 
     cfg, source = load(config, overrides)
     if chunk_size is not None and chunk_size < 1:
         raise CartsimError(f"--chunk-size must be >= 1, got {chunk_size}")
     out = check_out_dir(Path(out) if out is not None else Path("results") / Path(config).stem)
     kind = cfg.get("kind", "cohort")
-    if kind in ("fit", "predict"):
+    if kind in ("fit", "predict", "dose"):
         raise CartsimError(f"{source}: kind = {kind!r}: run this config with cartsim {kind}")
     with _sigterm_as_interrupt():
+        if kind == "dosing":
+            from experiments.dosing import run_dosing, validate_dosing
+
+            spec = validate_dosing(cfg, source)
+            check_overrides(cfg, overrides, source)
+            return run_dosing(spec, out, workers=workers, overwrite=overwrite, quiet=quiet)
         if kind == "abm":
             from experiments.spatial.experiment import run_spatial, validate_abm
 

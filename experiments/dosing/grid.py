@@ -1,0 +1,155 @@
+"""The dosing experiment (``kind = "dosing"``): every cell of dose x tumour burden x schedule over the same
+virtual patients (common random numbers: the cells differ only in what they change), with P(cure) and its
+standard error, the share of severe CRS by the proxy with its Wilson interval, and the median Cmax and AUC0-28.
+
+Outputs in the run's directory: dosing.parquet (one row per cell), summary.json (the therapeutic window per
+schedule and burden, the directions of the dose- and burden-response, the schedules at equal total dose,
+provenance), figures (dose_response.png, dose_toxicity.png, nomogram.png, schedules.png).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from experiments.cohort.sampling import patient_seeds, sample_patients
+from experiments.dosing.evaluate import Outcomes, method_of, outcomes
+from experiments.dosing.spec import DosingSpec
+from experiments.execution import Backend
+from experiments.outputs import Notes, atomic_path, owned_run, write_json
+from experiments.provenance import start
+from experiments.statistics import wilson
+
+COLUMNS = ("schedule", "dose_cells", "dose", "burden_cells", "burden", "p_cure", "p_cure_se", "severe_crs",
+           "severe_crs_low", "severe_crs_high", "cmax_median_per_ul", "auc_0_28_median_per_ul", "in_window")
+
+
+def _cell_task(args: tuple) -> tuple[int, int, Outcomes]:
+    i, j, patients, model, options, schedule, dose, burdens, tox, grade, seeds = args
+    return i, j, outcomes(patients, model, options, schedule, dose, burdens, tox, grade, seeds)
+
+
+def cell_rows(spec: DosingSpec, schedule_name: str, dose: float, o: Outcomes) -> list[dict[str, Any]]:
+    """The cells of one (schedule, dose) over the burdens, as rows of dosing.parquet."""
+    n = o.p_cure.shape[0]
+    rows = []
+    for j, b in enumerate(spec.burdens):
+        p = o.p_cure[:, j]
+        sev = o.severe[:, j]
+        k = int(np.nansum(sev)) if np.isfinite(sev).all() else None
+        lo, hi = wilson(k, n) if k is not None else (np.nan, np.nan)
+        share = k / n if k is not None else np.nan
+        pc = float(p.mean())
+        rows.append({"schedule": schedule_name, "dose_cells": float(dose),
+                     "dose": float(spec.dose_in_unit(np.array([dose]))[0]),
+                     "burden_cells": float(b), "burden": float(spec.burden_in_unit(np.array([b]))[0]),
+                     "p_cure": pc, "p_cure_se": float(p.std(ddof=1) / np.sqrt(n)) if n > 1 else np.nan,
+                     "severe_crs": share, "severe_crs_low": lo, "severe_crs_high": hi,
+                     "cmax_median_per_ul": float(np.median(o.cmax[:, j])),
+                     "auc_0_28_median_per_ul": float(np.median(o.auc[:, j])),
+                     "in_window": bool(pc >= spec.rule.efficacy_target
+                                       and (not np.isfinite(share) or share <= spec.rule.toxicity_limit))})
+    return rows
+
+
+def run_dosing(spec: DosingSpec, out: Path, *, workers: int | None = None, overwrite: bool = False,
+               quiet: bool = True, notes: Notes | None = None) -> dict[str, Any]:
+    """Evaluate every cell of ``spec`` on ``workers`` processes into ``out`` (owned by the run); returns the
+    summary (also summary.json)."""
+    with owned_run(out, "cartsim run", overwrite=overwrite, notes=notes):
+        return _run(spec, Path(out), workers, quiet)
+
+
+def _run(spec: DosingSpec, out_dir: Path, workers: int | None, quiet: bool) -> dict[str, Any]:
+    from experiments.figures.dosing import dosing_figures
+
+    prov = start("experiments.dosing.run_dosing", spec.config, cohort=spec.population.seed)
+    t0 = time.perf_counter()
+    pop = spec.population
+    patients = sample_patients(pop, 0, pop.n)
+    seeds = patient_seeds(pop.seed, patients["id"].to_numpy())
+    tasks = [(i, j, patients, spec.model, pop.options, s, float(d), spec.burdens, spec.toxicity,
+              spec.rule.severe_grade, seeds)
+             for i, s in enumerate(spec.schedules) for j, d in enumerate(spec.doses)]
+    results: dict[tuple[int, int], Outcomes] = {}
+    with Backend(workers) as backend:
+        for res in backend.map(_cell_task, tasks):
+            results[(res[0], res[1])] = res[2]
+    rows = [r for (i, j), o in sorted(results.items())
+            for r in cell_rows(spec, spec.schedules[i].name, float(spec.doses[j]), o)]
+    table = pd.DataFrame(rows, columns=list(COLUMNS))
+    with atomic_path(out_dir / "dosing.parquet") as tmp:
+        table.to_parquet(tmp, index=False)
+    summary = summarise(spec, table, results)
+    summary["method"] = method_of(spec.model)
+    summary["seconds"] = time.perf_counter() - t0
+    summary["patients_evaluated"] = int(pop.n * len(tasks) * len(spec.burdens))
+    if pop.figures:
+        summary["figures"] = [p.name for p in dosing_figures(spec, table, out_dir)]
+    prov.stamp(summary, out_dir)
+    write_json(out_dir / "summary.json", summary)
+    return summary
+
+
+def trend(per_patient: np.ndarray) -> str:
+    """The direction of a mean along its columns from per-patient values (patients, points) of the same
+    virtual patients: "rises", "falls", "flat" (every step within 2 SE of its paired difference), or "rises then
+    falls" / "falls then rises" / "mixed"."""
+    x = np.asarray(per_patient, float)
+    if x.shape[1] < 2 or not np.isfinite(x).all():
+        return "no readout" if not np.isfinite(x).all() else "one point"
+    d = np.diff(x, axis=1)
+    mean = d.mean(axis=0)
+    se = d.std(axis=0, ddof=1) / np.sqrt(len(x)) if len(x) > 1 else np.zeros_like(mean)
+    sign = np.where(np.abs(mean) <= 2 * se + 1e-12, 0, np.sign(mean))
+    moves = sign[sign != 0]
+    if moves.size == 0:
+        return "flat"
+    if np.all(moves > 0):
+        return "rises"
+    if np.all(moves < 0):
+        return "falls"
+    if np.count_nonzero(np.diff(moves)) == 1:
+        return "rises then falls" if moves[0] > 0 else "falls then rises"
+    return "mixed"
+
+
+def summarise(spec: DosingSpec, table: pd.DataFrame, results: dict[tuple[int, int], Outcomes]) -> dict[str, Any]:
+    """The window per schedule and burden, the directions of the responses (paired over the same virtual
+    patients, at the middle burden and the middle dose of the grid), schedules at equal total dose."""
+    rule = spec.rule
+    jb, jd = len(spec.burdens) // 2, len(spec.doses) // 2
+    out: dict[str, Any] = {
+        "title": spec.title, "model": spec.model, "patients_per_cell": spec.population.n,
+        "rule": {"efficacy_target": rule.efficacy_target, "toxicity_limit": rule.toxicity_limit,
+                 "severe_grade": rule.severe_grade,
+                 "severe": f"CRS proxy grade >= {rule.severe_grade} (cytokine-based, not ASTCT grading)"},
+        "units": {"dose": spec.dose_unit, "burden": spec.burden_unit},
+        "trends_at": {"burden": float(spec.burden_in_unit(spec.burdens[jb:jb + 1])[0]),
+                      "dose": float(spec.dose_in_unit(spec.doses[jd:jd + 1])[0])},
+        "product": None if spec.product is None else {"name": spec.product.name, "brand": spec.product.brand,
+                                                      "source": spec.product.source},
+        "schedules": {}}
+    for i, s in enumerate(spec.schedules):
+        t = table[table["schedule"] == s.name]
+        window = {}
+        for b, g in t.groupby("burden"):
+            ok = g[g["in_window"]]
+            window[f"{b:g}"] = None if ok.empty else [float(ok["dose"].min()), float(ok["dose"].max())]
+        by_dose = [results[(i, j)] for j in range(len(spec.doses))]
+        out["schedules"][s.name] = {
+            **s.describe(), "window": window,
+            "dose_response": trend(np.column_stack([o.p_cure[:, jb] for o in by_dose])),
+            "burden_response": trend(results[(i, jd)].p_cure),
+            "dose_toxicity": trend(np.column_stack([o.severe[:, jb] for o in by_dose])),
+            "burden_toxicity": trend(results[(i, jd)].severe),
+        }
+    eq = table[np.isclose(table["burden_cells"], spec.burdens[jb])]
+    out["schedules_at_equal_dose"] = {
+        "burden": float(spec.burden_in_unit(spec.burdens[jb:jb + 1])[0]),
+        "rows": eq[["schedule", "dose", "p_cure", "p_cure_se", "severe_crs"]].to_dict("records")}
+    return out

@@ -1,0 +1,200 @@
+"""Dosing: the one dose routine against the hybrid Monte Carlo, the directions Kimmel's Table 1 gives, the
+personalised dose against a brute-force grid, the shipped configs, and bad input.
+
+Fixed seeds; the Monte Carlo agrees when within 4 SE of the exact P(cure) (binomial SE of the cure share)."""
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import tomli_w
+
+import hybrid
+from experiments.cohort.spec import load_toml
+from experiments.cohort.toxicity import Toxicity
+from experiments.dosing import run_dose, validate_dose
+from experiments.dosing.evaluate import outcomes
+from experiments.dosing.products import PRODUCTS
+from experiments.dosing.schedules import Schedule
+from experiments.paths import CONFIGS
+from hybrid.units import volume_to_cells
+
+N = 4000
+TABLE1 = hybrid.get_model("kimmel2021").preset("kimmel2021")
+
+
+def _table1(n):
+    return pd.DataFrame([TABLE1] * n)
+
+
+@pytest.mark.parametrize("schedule, doses", [
+    (Schedule.split(), [5e8, 6e8, 7e8]),
+    (Schedule.repeated(3, 14.0, lymphodepletion_each=True), [2e5, 4e5, 7e5]),
+    (Schedule.repeated(3, 14.0, lymphodepletion_each=False), [3.5e8, 4e8, 4.5e8]),
+])
+def test_the_monte_carlo_agrees_with_the_exact_path_through_the_dose_routine(schedule, doses):
+    opts = hybrid.SimOptions(t_end=730.0)
+    burden = volume_to_cells(np.array([10.0]))
+    exact = {d: outcomes(_table1(2), "kimmel2021", opts, schedule, d, burden, Toxicity(), 3).p_cure[0, 0]
+             for d in doses}
+    dose = min(doses, key=lambda d: abs(exact[d] - 0.5))  # where the Monte Carlo has most to say
+    p = exact[dose]
+    assert 0.02 < p < 0.98, exact
+    mc = outcomes(_table1(N), "kimmel2021", opts, schedule, dose, burden, Toxicity(), 3,
+                  hybrid.SpawnedSeeds(2024, np.arange(N)), method="Monte Carlo").p_cure[:, 0].mean()
+    assert abs(mc - p) < 4 * math.sqrt(p * (1 - p) / N), (schedule.name, dose, mc, p)
+
+
+def test_table1_cure_rises_with_dose_and_falls_with_burden():
+    """Kimmel's Table 1 patient: over tisa-cel's label range at the median burden (94.86 ml) P(cure) rises
+    with the dose, and at Table 1's dose (1.8e8 cells) it falls with the burden (P(cure) = q^B0 exactly)."""
+    opts = hybrid.SimOptions(t_end=730.0)
+    lo, hi = PRODUCTS["tisa-cel"].cells(None)
+    doses = np.geomspace(lo, hi, 8)
+    p_dose = [outcomes(_table1(1), "kimmel2021", opts, Schedule.single(), d,
+                       np.array([TABLE1["B0"]]), Toxicity(), 3).p_cure[0, 0] for d in doses]
+    assert np.all(np.diff(p_dose) >= 0) and p_dose[-1] - p_dose[0] > 0.5, p_dose
+    burdens = volume_to_cells(np.geomspace(1.0, 500.0, 8))
+    p_burden = outcomes(_table1(1), "kimmel2021", opts, Schedule.single(), 1.8e8, burdens, Toxicity(),
+                        3).p_cure[0]
+    assert np.all(np.diff(p_burden) < 0), p_burden
+    # the shared solve is Kendall's formula at each burden
+    direct = [hybrid.cure_probability_exact(_table1(1).assign(B0=b), 730.0, opts)[0] for b in burdens]
+    assert np.allclose(p_burden, direct, rtol=1e-6, atol=1e-12)
+
+
+def test_the_crs_proxy_tracks_burden_and_falls_with_dose():
+    """The model's measured directions (README, "Dosing"): severe CRS by the proxy rises with tumour burden
+    (seed 000: IL-6 tracks burden more than dose) but falls with the dose at a fixed burden, unlike Kymriah's
+    and Abecma's positive dose-CRS trends: a larger dose kills the same tumour faster, so the engagement that
+    drives the myeloid pool is shorter."""
+    opts = hybrid.SimOptions(t_end=730.0)
+    crs = hybrid.get_model("kimmel2021_crs").preset(None)
+    pats = pd.DataFrame([crs])
+    burdens = volume_to_cells(np.array([5.0, 40.0, 95.0, 300.0]))
+    from experiments.cohort import toxicity
+
+    peaks = []
+    for d in (6e7, 2e8, 6e8):
+        table, o = Schedule.single().apply(pats, d, opts)
+        peaks.append([toxicity.readouts(table.assign(B0=b), o, hybrid.get_model("kimmel2021_crs"),
+                                        Toxicity())["il6_peak_pg_ml"][0] for b in burdens])
+    peaks = np.array(peaks)  # (doses, burdens)
+    assert np.all(np.diff(peaks, axis=1) > 0), peaks  # rises with burden at every dose
+    assert np.all(np.diff(peaks[:, 2]) < 0), peaks[:, 2]  # falls with dose at 95 ml
+
+
+def _dose_config(tmp_path, **changes):
+    cfg = load_toml(CONFIGS / "dose_patient.toml")
+    cfg["patient"]["draws"] = 40
+    cfg["dose"]["grid_points"] = 7
+    for path, v in changes.items():
+        t, k = path.split(".")
+        cfg[t][k] = v
+    return cfg
+
+
+def test_the_personal_dose_agrees_with_a_brute_force_grid_and_keeps_the_limit(tmp_path):
+    cfg = _dose_config(tmp_path)
+    cfg["dose"]["schedules"] = [{"preset": "single"}]
+    spec = validate_dose(cfg, str(CONFIGS / "dose_patient.toml"))
+    res = run_dose(spec, tmp_path / "out", workers=1, notes=lambda _m: None)
+    rec = res["recommended"]
+    assert rec is not None and rec["p_severe"] <= spec.rule.toxicity_limit
+    from experiments.dosing.personal import draws_of
+
+    pats = draws_of(spec)
+    fine = np.geomspace(*spec.dose_range, 41)
+    tox = spec.population.toxicity
+    best, best_p = None, -1.0
+    for d in fine:
+        o = outcomes(pats, spec.model, spec.population.options, spec.schedules[0], d,
+                     np.array([spec.burden_cells]), tox, spec.rule.severe_grade)
+        if o.severe[:, 0].mean() <= spec.rule.toxicity_limit and o.p_cure[:, 0].mean() > best_p:
+            best, best_p = d, o.p_cure[:, 0].mean()
+    step = math.log(fine[1] / fine[0])
+    assert abs(math.log(rec["dose_cells"] / best)) <= step + 1e-9, (rec["dose_cells"], best)
+    assert rec["p_cure"] >= best_p - 1e-9
+    assert (tmp_path / "out" / "dose.png").exists()
+
+
+def test_no_dose_in_range_is_an_answer_with_exit_0(cli, tmp_path):
+    cfg = _dose_config(tmp_path, **{"patient.burden": 300.0})
+    path = tmp_path / "dose.toml"
+    cfg["cohort"]["seed"] = 31
+    path.write_text(tomli_w.dumps(cfg).replace('"../', f'"{CONFIGS.parent}/'))
+    status, out, err = cli(["dose", path, "--out", tmp_path / "out", "--workers", "1"])
+    assert status == 0, err
+    doc = json.loads((tmp_path / "out" / "dose.json").read_text())
+    assert doc["recommended"] is None and doc["answer"].startswith("no dose in range meets the toxicity limit")
+    assert "no dose" in out and "P(severe CRS)" in doc["answer"]
+
+
+def test_the_shipped_dosing_config_runs_with_its_figures(cli, tmp_path):
+    status, _, err = cli(["run", CONFIGS / "dosing.toml", "--out", tmp_path, "--workers", "1", "--quiet",
+                          "--set", "cohort.n=20", "--set", "dosing.doses={from = 5e7, to = 2e9, num = 4}",
+                          "--set", "dosing.burdens={from = 3, to = 300, num = 3}"])
+    assert status == 0, err
+    table = pd.read_parquet(tmp_path / "dosing.parquet")
+    assert len(table) == 3 * 4 * 3 and table["p_cure"].between(0, 1).all()
+    s = json.loads((tmp_path / "summary.json").read_text())
+    assert s["method"] == "exact, shared over burdens" and s["provenance"]["config"]
+    assert s["schedules"]["single"]["dose_response"] in ("rises", "flat")
+    for f in ("dose_response.png", "dose_toxicity.png", "nomogram.png", "schedules.png"):
+        assert (tmp_path / f).stat().st_size > 1000, f
+
+
+def test_doses_per_kg_and_product_ranges():
+    lo, hi = PRODUCTS["axi-cel"].cells(100.0)
+    assert (lo, hi) == (1e8, 2e8)  # 1-2e6/kg x 100 kg, capped at the label's 2e8
+    s = Schedule.split()
+    table, opts = s.apply(_table1(1), 1e8, hybrid.SimOptions())
+    assert table["C0"][0] == pytest.approx(1e7)
+    assert [(d.day, d.car_t_cells, d.lymphodepletion) for d in opts.doses] == [(1.0, 3e7, False),
+                                                                              (2.0, 6e7, False)]
+    table, _ = Schedule.single(lymphodepletion=False).apply(_table1(1), 1e8, hybrid.SimOptions())
+    assert table["N0"][0] == TABLE1["K_N"]
+
+
+BAD_DOSING = {
+    "zero_dose": ("dosing.doses", [0.0, 1e8], "dosing.doses[0]"),
+    "negative_dose": ("dosing.doses", [-1e8], "dosing.doses[0]"),
+    "fractions": ("dosing.schedules", [{"days": [0, 1], "fractions": [0.5, 0.6]}], "sum to 1"),
+    "day_after_follow_up": ("dosing.schedules", [{"days": [0, 900], "fractions": [0.5, 0.5]}], "follow-up"),
+    "target_one": ("dosing.efficacy_target", 1.0, "dosing.efficacy_target"),
+    "limit_zero": ("dosing.toxicity_limit", 0.0, "dosing.toxicity_limit"),
+    "limit_above_one": ("dosing.toxicity_limit", 1.5, "dosing.toxicity_limit"),
+    "unknown_product": ("dosing.product", "kymriah-xl", "tisa-cel"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_DOSING))
+def test_bad_dosing_input_exits_2_in_one_line_writing_nothing(cli, tmp_path, case):
+    key, value, fragment = BAD_DOSING[case]
+    cfg = load_toml(CONFIGS / "dosing.toml")
+    t, k = key.split(".")
+    cfg[t][k] = value
+    path = tmp_path / "bad.toml"
+    path.write_text(tomli_w.dumps(cfg))
+    status, _, err = cli(["run", path, "--out", tmp_path / "out"])
+    assert status == 2 and fragment in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("key, value, fragment", [
+    ("dose.range", [0.0, 1e8], "dose.range[0]"),
+    ("dose.toxicity_limit", 1.0, "dose.toxicity_limit"),
+    ("dose.product", "nope", "accepted"),
+    ("patient.burden", -5.0, "patient.burden"),
+])
+def test_bad_dose_input_exits_2_in_one_line_writing_nothing(cli, tmp_path, key, value, fragment):
+    cfg = load_toml(CONFIGS / "dose_patient.toml")
+    t, k = key.split(".")
+    cfg[t][k] = value
+    path = tmp_path / "bad.toml"
+    path.write_text(tomli_w.dumps(cfg))
+    status, _, err = cli(["dose", path, "--out", tmp_path / "out"])
+    assert status == 2 and fragment in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "out").exists()
