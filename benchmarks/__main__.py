@@ -18,7 +18,16 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from . import bench_abm, bench_calibration, bench_cohort, bench_cure_memory, bench_hybrid, bench_ode, report
+from . import (
+    bench_abm,
+    bench_calibration,
+    bench_cohort,
+    bench_cure_memory,
+    bench_dosing,
+    bench_hybrid,
+    bench_ode,
+    report,
+)
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_SIZES = (1e3, 1e4, 1e5, 1e6)
@@ -83,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     results["calibration"] = _section("calibration", lambda: bench_calibration.run(quick=a.quick), errors)
     results["calibration_trial"] = _section("calibration_trial", lambda: bench_calibration.run_trial(quick=a.quick),
                                             errors)
+    results["dosing"] = _section("dosing", lambda: bench_dosing.run(quick=a.quick), errors)
     mem_sizes = (1e4,) if a.quick else (1e5, 1e7)
     results["cure_memory"] = _section("cure_memory", lambda: [bench_cure_memory.measure(int(n), 2)
                                                               for n in mem_sizes], errors)

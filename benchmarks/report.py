@@ -133,6 +133,10 @@ def _other_targets(results: dict[str, Any]) -> list[tuple[str, float, str, float
         at400 = [r for r in rows if r["size"] == 400]
         if at400:
             out.append(("spatial: steps/s at 400²", at400[0]["steps_per_s"], "", 300.0, False))
+    dosing = results.get("dosing")
+    if dosing:
+        out.append(("dosing nomogram (20 x 20 x 3 cells, 1000 patients each) on 2 cores, seconds",
+                    dosing["seconds"], " s", 60.0, True))
     trial = results.get("calibration_trial")
     if trial:
         out.append(("joint trial fit (`calibrate_trial.toml`) on 2 cores, seconds", trial["seconds"], " s", 60.0,
@@ -218,6 +222,21 @@ def _calibration_trial(c: dict[str, Any] | None) -> list[str]:
     ]
 
 
+def _dosing(c: dict[str, Any] | None) -> list[str]:
+    if not c:
+        return []
+    return [
+        "## Dosing", "",
+        f"`benchmarks/bench_dosing.py`: one `run_dosing` of {c['cells']:,} cells (20 doses x 20 tumour burdens x 3 "
+        f"schedules) with {c['patients_per_cell']:,} virtual patients each, model kimmel2021_crs ({c['method']}: "
+        "one Kendall solve per patient, dose and schedule; the cytokine layer integrated for every burden from one "
+        f"mean field), {c['workers']} worker processes.", "",
+        "| patient-evaluations | wall time (s) | evaluations/s | target |", "|---|---|---|---|",
+        f"| {c['evaluations']:,} | {c['seconds']:.1f} | {c['evaluations_per_s']:,.0f} | "
+        f"< 60 s ({'met' if c['seconds'] < 60 else 'missed'}) |", "",
+    ]
+
+
 def markdown(results: dict[str, Any], cohort_md: str, abm_md: str) -> str:
     """RESULTS.md from the results dictionary and the cohort / ABM tables rendered by their own modules."""
     m = results["machine"]
@@ -237,6 +256,7 @@ def markdown(results: dict[str, Any], cohort_md: str, abm_md: str) -> str:
         "## Spatial", "", abm_md, "",
         *_calibration(results.get("calibration")),
         *_calibration_trial(results.get("calibration_trial")),
+        *_dosing(results.get("dosing")),
         *_cure_memory(results.get("cure_memory")),
         "## Targets", "", *_targets(results), "",
     ]

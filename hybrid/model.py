@@ -68,6 +68,10 @@ class ModelSpec:
     """Name of each tumour species in outputs (``relapse_type``); default: the species name."""
     readouts: Mapping[str, str] = field(default_factory=dict)
     """Readouts beyond the engine's own (name -> meaning with unit) that a layer of the model adds."""
+    layer_of: str | None = None
+    """The model this one carries a layer on: its species, reactions and parameters come first, in the same
+    order, and the layer acts on none of them, so the parent's exact oracle and mean field of those species are
+    this model's (the oracle is solved on the parent, without the layer's species)."""
     rate_laws: tuple[str, ...] = ()
     """Each reaction's propensity as SBML Level 3 infix text (``ln`` is the natural log), for SBML export; the
     export test simulates it with libroadrunner against ``rates``. With ``breakpoints``, ``after_NAME`` is 0

@@ -375,6 +375,9 @@ def cure_probability_exact(params: Parameters | pd.DataFrame | Sequence[Paramete
     t = np.atleast_1d(np.asarray(t_days, dtype=np.float64))
     if t.ndim != 1 or np.any(np.diff(t) < 0) or np.any(t < 0):
         raise CartsimError("t_days must be a day >= 0 or an increasing array of them")
+    if spec.layer_of is not None:  # the layer acts on nothing the tumour sees: the parent's oracle, faster
+        parent = _model_of(spec.layer_of, None)
+        params, spec = _parent_params(params, parent), parent
     logp = _log_cure(spec, _prepare(spec, params, options), options, t)
     if logp is None:
         return None
@@ -382,6 +385,15 @@ def cure_probability_exact(params: Parameters | pd.DataFrame | Sequence[Paramete
     if np.ndim(t_days) == 0:
         prob = prob[:, 0]
     return prob[0] if isinstance(params, Parameters) else prob
+
+
+def _parent_params(params, parent: ModelSpec):
+    """The parent model's parameters of patients given for a model carrying a layer on it."""
+    if isinstance(params, Parameters):
+        return Parameters(parent, **{n: params[n] for n in parent.param_names})
+    if isinstance(params, pd.DataFrame):
+        return params[list(parent.param_names)]
+    return [Parameters(parent, **{n: p[n] for n in parent.param_names}) for p in params]
 
 
 def progression_free_exact(params: Parameters | pd.DataFrame | Sequence[Parameters], t_days: np.ndarray,
@@ -471,6 +483,48 @@ def mean_field(params: pd.DataFrame | Sequence[Parameters], t_days: np.ndarray, 
         _check_solved(spec, b, np.isnan(rec).any(axis=(1, 2)))
     # populations: the ODE may undershoot zero by its tolerance (-3.5e-31 cells); no count is negative
     return np.maximum(rec, 0.0)
+
+
+def cytokine_readouts_over_burdens(params: pd.DataFrame, burdens: np.ndarray, t_days: np.ndarray,
+                                   options: SimOptions | None = None, model: str | ModelSpec | None = None,
+                                   il6_level: float = 1000.0) -> np.ndarray:
+    """IL-6 readouts of a model that carries the cytokine layer (:mod:`hybrid.models.cytokines`) at each tumour
+    burden (cells at infusion, replacing the patients' own): (patients, burdens, 3) of peak IL-6 (pg/mL), its day,
+    and days above ``il6_level`` pg/mL, on the grid ``t_days`` (evenly spaced from 0).
+
+    One mean-field solve per patient serves every burden: the tumour is linear and the layer acts on nothing, so
+    the killing flux scales with the burden and only the layer's three species are integrated again (RK4 on the
+    grid). Doses in ``options`` are applied."""
+    from .models import cytokines
+
+    options = options or SimOptions()
+    spec = _model_of(model, params)
+    if not spec.linear_tumour or any(sp not in spec.species for sp in cytokines.SPECIES):
+        raise CartsimError(f"model {spec.name}: the shared-burden readouts need a linear tumour carrying the "
+                           "cytokine layer (no feedback)")
+    b0 = spec.initial[spec.index(spec.tumour)]
+    if b0 not in spec.param_specs:
+        raise CartsimError(f"model {spec.name}: its tumour's start is not one parameter ({b0})")
+    burdens = np.ascontiguousarray(np.asarray(burdens, dtype=np.float64))
+    if burdens.ndim != 1 or burdens.size == 0 or np.any(~(burdens > 0)):
+        raise CartsimError(f"burdens must be tumour cells > 0, got {burdens!r}")
+    t = np.ascontiguousarray(np.asarray(t_days, dtype=np.float64))
+    ref = float(burdens.max())
+    table = params[list(spec.param_names)].assign(**{b0: ref})
+    # the species under the layer: from the parent's mean field where the model declares one (no layer solved)
+    under = _model_of(spec.layer_of, None) if spec.layer_of is not None else spec
+    rec = np.ascontiguousarray(mean_field(table[list(under.param_names)], t, options, under))
+    if under is spec:
+        rec = np.ascontiguousarray(rec[:, :, :spec.index(cytokines.SPECIES[0])])
+    b = _prepare(spec, table, options)
+    k0 = spec.index(cytokines.SPECIES[0])
+    out = np.empty((len(table), burdens.shape[0], 3))
+    cytokines.readouts_over_burdens(spec.rates, b.P, rec, np.ascontiguousarray(b.X0[:, k0:k0 + 3]), t,
+                                    burdens / ref, len(spec.species),
+                                    list(spec.param_names).index(cytokines.PARAMS[0].name),
+                                    list(spec.reactions).index(cytokines.REACTIONS[0]), len(spec.reactions),
+                                    float(il6_level), out)
+    return out
 
 
 def solve_trajectory(params: Parameters, t_days: np.ndarray, options: SimOptions | None = None,

@@ -67,6 +67,19 @@ def readouts_of(t: np.ndarray, rec: np.ndarray, model, tox: Toxicity) -> pd.Data
     })
 
 
+def readouts_over_burdens(params: pd.DataFrame, burdens: np.ndarray, options, model, tox: Toxicity
+                          ) -> dict[str, np.ndarray]:
+    """The readouts (:data:`COLUMNS`, each (patients, burdens)) of every patient at each tumour burden (cells),
+    from one mean-field solve per patient (:func:`hybrid.cytokine_readouts_over_burdens`: a linear tumour whose
+    layer acts on nothing), on the grid of :func:`course`."""
+    import hybrid
+
+    t = np.arange(0.0, min(WINDOW, options.t_end) + DT / 2, DT)
+    r = hybrid.cytokine_readouts_over_burdens(params, burdens, t, options, model, tox.il6_level)
+    return {"il6_peak_pg_ml": r[:, :, 0], "il6_peak_day": r[:, :, 1], "il6_days_above": r[:, :, 2],
+            "crs_grade_proxy": grade(r[:, :, 0], tox.grade_thresholds).astype(float)}
+
+
 def grade(peak: np.ndarray, thresholds: Sequence[float]) -> np.ndarray:
     """Proxy grade of each peak IL-6: how many thresholds it reaches (0 .. len(thresholds))."""
     return np.searchsorted(np.asarray(thresholds, float), np.asarray(peak, float), side="right")

@@ -13,8 +13,10 @@ several clones are solved per burden on the exact path; a model in which the tum
 simulated (hybrid Monte Carlo, each patient's own stream), and its P(cure) per patient is 0 or 1.
 
 Toxicity needs a model that carries the cytokine layer (:mod:`experiments.cohort.toxicity`): IL-6 is released by
-killing, so its peak depends on the burden and is read per burden from the mean field; a model without the
-layer has no CRS readout (NaN). Exposure comes from the same course (the first 28 days).
+killing, so its peak depends on the burden. In a linear tumour the killing flux scales with the burden, so one
+mean-field solve per patient serves every burden and only the layer is integrated again
+(:func:`experiments.cohort.toxicity.readouts_over_burdens`); a tumour that acts back is solved per burden. A
+model without the layer has no CRS readout (NaN). Exposure: Cmax and AUC0-28 of the effector's mean field.
 """
 
 from __future__ import annotations
@@ -90,7 +92,14 @@ def outcomes(patients: pd.DataFrame, model: str, options: SimOptions, schedule: 
     severe = np.full((n, k), np.nan)
     cmax, auc = np.empty((n, k)), np.empty((n, k))
     effector = mspec.index(mspec.effector)
-    if toxicity.carries_layer(mspec):
+    if toxicity.carries_layer(mspec) and mspec.linear_tumour:
+        # one mean field per patient: the layer's readouts at every burden, the effector's exposure unchanged
+        r = toxicity.readouts_over_burdens(table, burdens, opts, mspec, tox)
+        severe[:] = (r["crs_grade_proxy"] >= severe_grade).astype(float)
+        under = get_model(mspec.layer_of) if mspec.layer_of else mspec  # the effector without the layer
+        rec = hybrid.mean_field(table[list(under.param_names)], EXPOSURE_GRID, opts, under)
+        cmax[:], auc[:] = (v[:, None] for v in _exposure(EXPOSURE_GRID, rec[:, :, under.index(under.effector)]))
+    elif toxicity.carries_layer(mspec):
         for j, b0 in enumerate(burdens):
             t, rec = toxicity.course(table.assign(B0=b0), opts, mspec)
             r = toxicity.readouts_of(t, rec, mspec, tox)

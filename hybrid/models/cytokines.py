@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 from numba import njit
 
 from ..constraints import NON_NEGATIVE, Interval
@@ -120,3 +121,75 @@ INITIAL_PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("IFNg0", "pg/mL", "IFNγ before infusion", 0.0, f"{_A}: none above baseline", NON_NEGATIVE),
     ParamSpec("M0", "1", "activated share of the myeloid pool before infusion", 0.0, f"{_A}: at rest", UNIT),
 )
+
+
+@njit(cache=True, inline="always")
+def _rhs(kill, i_, m_, l_, h_e, s_i, k_i, a_m, h_i2, d_m, s_l, k_l, l_base):
+    """d(IFNg, M_act, IL6)/dt: :func:`layer_rates`' six rates as three net changes (the same guards)."""
+    kill = max(kill, 0.0)
+    ifng = max(i_, 0.0)
+    m = max(m_, 0.0)
+    return (s_i * kill / (h_e + kill) - k_i * ifng,
+            a_m * ifng * ifng / (h_i2 + ifng * ifng) * max(1.0 - m_, 0.0) - d_m * m,
+            k_l * l_base + s_l * m - k_l * max(l_, 0.0))
+
+
+@njit(cache=True)
+def readouts_over_burdens(rates, P, rec, y0, t, scale, n_species, k_param, k_release, n_reactions, level, out):
+    """IL-6 readouts of each patient (rows of ``P``) at tumour burdens ``scale`` times the one its mean field
+    ``rec`` (patients, days ``t``, the parent's species, which come first) was solved at, the layer starting
+    from ``y0`` (patients, 3), into ``out`` (patients, burdens, 3): peak IL-6 (pg/mL), its day, days above
+    ``level`` (grid points above it times the step).
+
+    The carrying model's tumour is linear and the layer acts on nothing, so N and C, and the killing flux per
+    tumour cell at infusion, do not depend on the burden: the flux at burden s B0 is s times the recorded one.
+    The recorded flux comes back from the layer's IFNγ release rate (kill = h_E r / (s_I - r)); the layer's three
+    species are then integrated for all burdens at once by RK4 on the recording grid, the flux linear between
+    points."""
+    n, n_t, n_parent = rec.shape
+    nb = scale.shape[0]
+    buf = np.empty(n_reactions)
+    kill = np.empty(n_t)
+    full = np.zeros(n_species)
+    yi, ym, yl = np.empty(nb), np.empty(nb), np.empty(nb)
+    peak, peak_day, above = np.empty(nb), np.empty(nb), np.empty(nb)
+    for i in range(n):
+        p = P[i]
+        h_e, s_i, k_i, a_m, h_i, d_m, s_l, k_l, l_base = (p[k_param], p[k_param + 1], p[k_param + 2],
+                                                          p[k_param + 3], p[k_param + 4], p[k_param + 5],
+                                                          p[k_param + 6], p[k_param + 7], p[k_param + 8])
+        h_i2 = h_i * h_i
+        for j in range(n_t):
+            for c in range(n_parent):
+                full[c] = rec[i, j, c]
+            rates(t[j], full, p, buf)
+            r = buf[k_release]
+            kill[j] = h_e * r / (s_i - r) if s_i > 0.0 and r < s_i else 0.0
+        for k in range(nb):
+            yi[k], ym[k], yl[k] = y0[i, 0], y0[i, 1], y0[i, 2]
+            peak[k], peak_day[k] = yl[k], t[0]
+            above[k] = 1.0 if yl[k] > level else 0.0
+        for j in range(n_t - 1):
+            h = t[j + 1] - t[j]
+            for k in range(nb):
+                ka, kb = scale[k] * kill[j], scale[k] * kill[j + 1]
+                km = 0.5 * (ka + kb)
+                a1, b1, c1 = _rhs(ka, yi[k], ym[k], yl[k], h_e, s_i, k_i, a_m, h_i2, d_m, s_l, k_l, l_base)
+                a2, b2, c2 = _rhs(km, yi[k] + 0.5 * h * a1, ym[k] + 0.5 * h * b1, yl[k] + 0.5 * h * c1, h_e, s_i,
+                                  k_i, a_m, h_i2, d_m, s_l, k_l, l_base)
+                a3, b3, c3 = _rhs(km, yi[k] + 0.5 * h * a2, ym[k] + 0.5 * h * b2, yl[k] + 0.5 * h * c2, h_e, s_i,
+                                  k_i, a_m, h_i2, d_m, s_l, k_l, l_base)
+                a4, b4, c4 = _rhs(kb, yi[k] + h * a3, ym[k] + h * b3, yl[k] + h * c3, h_e, s_i, k_i, a_m, h_i2,
+                                  d_m, s_l, k_l, l_base)
+                yi[k] += h * (a1 + 2.0 * a2 + 2.0 * a3 + a4) / 6.0
+                ym[k] += h * (b1 + 2.0 * b2 + 2.0 * b3 + b4) / 6.0
+                yl[k] += h * (c1 + 2.0 * c2 + 2.0 * c3 + c4) / 6.0
+                if yl[k] > peak[k]:
+                    peak[k], peak_day[k] = yl[k], t[j + 1]
+                if yl[k] > level:
+                    above[k] += 1.0
+        step = t[1] - t[0] if n_t > 1 else 0.0
+        for k in range(nb):
+            out[i, k, 0] = peak[k]
+            out[i, k, 1] = peak_day[k]
+            out[i, k, 2] = above[k] * step

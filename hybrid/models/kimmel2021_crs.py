@@ -56,4 +56,5 @@ MODEL = ModelSpec(
     lymphocytes=_S["lymphocytes"],
     initial=(*_S["initial"], *layer.INITIAL),
     readouts=layer.READOUTS,
+    layer_of=base.MODEL.name,
 )

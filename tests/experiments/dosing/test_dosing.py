@@ -198,3 +198,43 @@ def test_bad_dose_input_exits_2_in_one_line_writing_nothing(cli, tmp_path, key, 
     status, _, err = cli(["dose", path, "--out", tmp_path / "out"])
     assert status == 2 and fragment in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "out").exists()
+
+
+def test_layer_readouts_over_burdens_match_the_mean_field_at_each_burden():
+    """One mean field per patient (the parent's, the layer integrated again for each burden) against the full
+    model's mean field solved at each burden: peaks within 0.1% (the full solve's tolerance), days within one
+    grid step, the proxy grade the same."""
+    from experiments.cohort import toxicity
+
+    m = hybrid.get_model("kimmel2021_crs")
+    rng = np.random.default_rng(5)
+    pats = pd.DataFrame([m.preset(None)] * 40)
+    for c in ("K_C", "r_B", "gamma_B", "s_L", "h_E"):
+        pats[c] *= np.exp(0.2 * rng.standard_normal(len(pats)))
+    table, opts = Schedule.repeated(2, 10.0, True).apply(pats, 2e8, hybrid.SimOptions(t_end=730.0))
+    burdens = volume_to_cells(np.array([3.0, 40.0, 300.0]))
+    shared = toxicity.readouts_over_burdens(table, burdens, opts, m, Toxicity())
+    for j, b in enumerate(burdens):
+        each = toxicity.readouts(table.assign(B0=b), opts, m, Toxicity())
+        assert np.allclose(shared["il6_peak_pg_ml"][:, j], each["il6_peak_pg_ml"], rtol=1e-3)
+        assert np.abs(shared["il6_peak_day"][:, j] - each["il6_peak_day"]).max() <= toxicity.DT + 1e-9
+        assert np.abs(shared["il6_days_above"][:, j] - each["il6_days_above"]).max() <= 2 * toxicity.DT + 1e-9
+        assert (shared["crs_grade_proxy"][:, j] == each["crs_grade_proxy"]).all()
+
+
+def test_a_layer_model_s_oracle_is_its_parent_s():
+    """kimmel2021_crs declares layer_of = kimmel2021: its parameters and species start with the parent's, and
+    P(cure) is the parent's (solved without the layer) — equal to the full model's own solve within its
+    tolerance."""
+    crs, parent = hybrid.get_model("kimmel2021_crs"), hybrid.get_model("kimmel2021")
+    assert crs.layer_of == "kimmel2021"
+    assert crs.param_names[:len(parent.param_names)] == parent.param_names
+    assert crs.species[:len(parent.species)] == parent.species
+    pats = pd.DataFrame([crs.preset(None)] * 3).assign(K_C=[6e10, 7e10, 8e10])
+    got = hybrid.cure_probability_exact(pats, 730.0, hybrid.SimOptions(), crs)
+    assert np.array_equal(got, hybrid.cure_probability_exact(pats[list(parent.param_names)], 730.0,
+                                                             hybrid.SimOptions(), parent))
+    from dataclasses import replace
+
+    full = replace(crs, layer_of=None)  # the same model solved with its layer
+    assert np.allclose(got, hybrid.cure_probability_exact(pats, 730.0, hybrid.SimOptions(), full), rtol=1e-6)
