@@ -1,7 +1,7 @@
-"""Background jobs for front ends that must stay responsive (the web app): a cohort run on a thread and a fit in
-a child process, each with progress or state, cancellation, a slot of the server's job limit
-(:class:`experiments.app.files.JobSlot`) and a result directory of its own that a cancelled or failed run
-removes whole."""
+"""Background jobs for front ends that must stay responsive (the web app): a cohort run on a thread, a fit in a
+child process and a dosing grid or dose on a thread, each with its state, a slot of the server's job limit
+(:class:`experiments.app.files.JobSlot`) and a result directory of its own; cohorts and fits can be cancelled (a
+cancelled or failed run removes its directory whole)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from typing import Any
 from experiments.app.files import ENV_MAX_PATIENTS, JobSlot, limit
 from experiments.cohort.runner import CohortResult, run_cohort
 from experiments.cohort.spec import Spec
+from experiments.dosing.spec import DoseSpec, DosingSpec
 from experiments.execution import _worker_init, auto_chunk_size
 from hybrid.errors import CartsimError
 
@@ -189,3 +190,66 @@ class FitJob:
     def wait(self, timeout: float | None = None) -> str:
         self._proc.join(timeout)
         return self.state
+
+
+class DosingJob:
+    """A dosing grid (:func:`experiments.dosing.run_dosing`) or one patient's dose
+    (:func:`experiments.dosing.run_dose`) of a validated spec, in a thread of this process on one worker (no
+    worker processes to orphan), into a fresh directory under ``area``. States as :class:`CohortJob`'s (no
+    cancel: the app keeps these small)."""
+
+    def __init__(self, spec: DosingSpec | DoseSpec, area: str | Path | None = None):
+        cap = int(limit(ENV_MAX_PATIENTS))
+        n = spec.population.n * len(spec.doses) * len(spec.burdens) * len(spec.schedules) \
+            if isinstance(spec, DosingSpec) else spec.draws * spec.grid_points * len(spec.schedules)
+        if n > cap:
+            raise CartsimError(f"{spec.source}: {n:,} patient-evaluations is over this server's limit of {cap:,} "
+                               "(cartsim app --max-patients); run larger grids with cartsim run / cartsim dose")
+        self.spec, self.area = spec, Path(area) if area is not None else None
+        self.state = "ready"
+        self.error: str | None = None
+        self.result: dict[str, Any] | None = None
+        self.dir: Path | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> DosingJob:
+        self._slot = JobSlot().acquire()
+        if self.area is not None:
+            (self.area / "jobs").mkdir(parents=True, exist_ok=True)
+        self.dir = Path(tempfile.mkdtemp(prefix="cartsim-dosing-", dir=None if self.area is None
+                                         else self.area / "jobs"))
+        self.state = "running"
+        self._thread = threading.Thread(target=self._run, name="cartsim-dosing", daemon=True)
+        self._thread.start()
+        return self
+
+    def wait(self, timeout: float | None = None) -> str:
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return self.state
+
+    def _run(self) -> None:
+        from experiments.dosing import run_dose, run_dosing
+
+        try:
+            run = run_dosing if isinstance(self.spec, DosingSpec) else run_dose
+            self.result = run(self.spec, self.dir, workers=1, notes=lambda _msg: None)
+            self.state = "done"
+        except Exception as exc:  # shown to the user as one line
+            self.state = "failed"
+            self.error = str(exc) if isinstance(exc, CartsimError) else f"{type(exc).__name__}: {exc}"
+        finally:
+            self._slot.release()
+
+    def file(self, name: str) -> Path | None:
+        """A result file of a finished run (nomogram.png, dose.png, ...), or None."""
+        if self.state != "done" or self.dir is None:
+            return None
+        p = self.dir / name
+        return p if p.exists() else None
+
+    def discard(self) -> None:
+        """Remove the result directory (the app calls this when a new run replaces this one)."""
+        if self.dir is not None and self.state != "running":
+            shutil.rmtree(self.dir, ignore_errors=True)
+            self.dir = None

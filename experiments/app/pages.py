@@ -1,4 +1,4 @@
-"""The cartsim web app (Solara): a patient, a cohort, the spatial model and a calibration, in the browser.
+"""The cartsim web app (Solara): a patient, a cohort, the spatial model, a calibration and dosing, in the browser.
 
 Start it with ``cartsim app``. Every number shown comes from the packages' public API (hybrid, experiments,
 abm); this module only lays out controls and pictures.
@@ -20,7 +20,7 @@ from matplotlib.figure import Figure  # noqa: E402
 
 import hybrid  # noqa: E402
 from experiments.app.files import end_session, public, save_upload, session_dir  # noqa: E402
-from experiments.app.jobs import CohortJob, FitJob  # noqa: E402
+from experiments.app.jobs import CohortJob, DosingJob, FitJob  # noqa: E402
 from experiments.cohort import toxicity  # noqa: E402
 from experiments.cohort.spec import Spec, load_spec, revise  # noqa: E402
 from experiments.paths import CONFIGS, PACKAGE  # noqa: E402
@@ -394,9 +394,90 @@ def SpatialPage():
     AbmPage()
 
 
+# -- Dosing ----------------------------------------------------------------------------------------------------
+dose_burden = solara.reactive(30.0)
+dose_limit = solara.reactive(0.2)
+dose_product = solara.reactive("tisa-cel")
+dosing_ref: solara.Reactive[DosingJob | None] = solara.reactive(None)
+dosing_error: solara.Reactive[str | None] = solara.reactive(None)
+dosing_tick = solara.reactive(0)
+NOMOGRAM_SETTINGS = ("cohort.n=30", "dosing.doses={from = 2e7, to = 2e9, num = 8}",
+                     "dosing.burdens={from = 3, to = 300, num = 6}")
+"""The shipped dosing.toml made small enough for a browser (8 x 6 x 3 cells of 30 patients)."""
+
+
+def dosing_job(kind: str, area: Path | None) -> DosingJob:
+    """The shipped dosing.toml (small, ``kind`` "nomogram") or dose_patient.toml ("dose") with the page's
+    burden, limit and product, writing under ``area``."""
+    from experiments.cohort.spec import load
+    from experiments.dosing import validate_dose, validate_dosing
+
+    if kind == "nomogram":
+        cfg, source = load(CONFIGS / "dosing.toml", [*NOMOGRAM_SETTINGS, f"dosing.product={dose_product.value!r}",
+                                                     f"dosing.toxicity_limit={dose_limit.value}"])
+        return DosingJob(validate_dosing(cfg, source), area)
+    cfg, source = load(CONFIGS / "dose_patient.toml", [f"patient.burden={dose_burden.value}", "patient.draws=40",
+                                                       f"dose.product={dose_product.value!r}",
+                                                       f"dose.toxicity_limit={dose_limit.value}", "dose.grid_points=9"])
+    return DosingJob(validate_dose(cfg, source), area)
+
+
+watch_dosing = _watcher(dosing_tick, 0.5)
+
+
+@solara.component
+def DosingPage():
+    from experiments.dosing.products import PRODUCTS
+
+    job: DosingJob | None = dosing_ref.value
+    _ = dosing_tick.value
+
+    def run(kind: str):
+        dosing_error.value = None
+        try:
+            new = dosing_job(kind, _area()).start()
+        except CartsimError as exc:
+            dosing_error.value = public(str(exc))
+            return
+        if job is not None:
+            job.discard()
+        dosing_ref.value = new
+        watch_dosing(new)
+
+    solara.Markdown("The dosing experiment (`kind = \"dosing\"`) and one patient's dose (`cartsim dose`), as the "
+                    "shipped `dosing.toml` and `dose_patient.toml` run them, small: Kimmel's model with the "
+                    "cytokine layer; severe CRS is the layer's proxy (peak IL-6), not ASTCT grading.")
+    with solara.Row():
+        solara.Select(label="product", value=dose_product, values=list(PRODUCTS))
+        solara.SliderFloat("tumour burden (ml)", value=dose_burden, min=1.0, max=300.0, step=1.0)
+        solara.SliderFloat("toxicity limit, P(severe CRS)", value=dose_limit, min=0.05, max=0.95, step=0.05)
+    with solara.Row():
+        solara.Button("Recommend a dose", on_click=lambda: run("dose"),
+                      disabled=job is not None and job.state == "running")
+        solara.Button("Draw the nomogram", on_click=lambda: run("nomogram"),
+                      disabled=job is not None and job.state == "running")
+    if dosing_error.value:
+        solara.Error(dosing_error.value)
+    if job is None:
+        return
+    if job.state == "running":
+        solara.ProgressLinear(True)
+        solara.Text("running ...")
+    elif job.state == "failed":
+        solara.Error(public(job.error or "failed"))
+    elif job.result is not None:
+        if "answer" in job.result:
+            solara.Markdown(f"**{job.result['answer']}**")
+        for name in ("dose.png", "nomogram.png"):
+            f = job.file(name)
+            if f is not None:
+                solara.Image(f.read_bytes(), width="900px")
+
+
 routes = [
     solara.Route(path="/", component=PatientPage, label="Patient"),
     solara.Route(path="cohort", component=CohortPage, label="Cohort"),
     solara.Route(path="spatial", component=SpatialPage, label="Spatial"),
     solara.Route(path="calibration", component=CalibrationPage, label="Calibration"),
+    solara.Route(path="dosing", component=DosingPage, label="Dosing"),
 ]

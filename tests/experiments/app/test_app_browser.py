@@ -6,6 +6,7 @@ tests fail, they do not skip."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import signal
 import socket
@@ -234,6 +235,15 @@ def test_the_calibration_page_fits_a_per_patient_csv(page, server):
     _drop(page, "example_patient.csv", text)
     page.get_by_text("Fitted example_patient.csv").wait_for(timeout=240_000)
     assert page.locator("img").count() >= 1
+
+
+def test_the_dosing_page_recommends_a_dose(page, server):
+    """Issue 24, item 4: the dosing page runs cartsim dose's entry point and shows its answer and curve."""
+    page.goto(server[1] + "/dosing")
+    page.get_by_role("button", name="Recommend a dose").click()
+    page.get_by_text(re.compile(r"cells on '|no dose in range")).wait_for(timeout=240_000)
+    page.locator("img").first.wait_for(timeout=30_000)
+    page.screenshot(path=str(SHOTS / "app_dosing.png"), full_page=True)
 
 
 def test_beyond_loopback_the_browser_needs_the_token(browser):
