@@ -26,7 +26,27 @@ class _Cancelled(Exception):
     pass
 
 
-class CohortJob:
+class _ResultDir:
+    """A job's result directory: :meth:`file` reads a finished run's file, :meth:`discard` removes it."""
+
+    state: str
+    dir: Path | None
+
+    def file(self, name: str) -> Path | None:
+        """A result file of a finished run (summary.json, a figure, ...), or None."""
+        if self.state != "done" or self.dir is None:
+            return None
+        p = self.dir / name
+        return p if p.exists() else None
+
+    def discard(self) -> None:
+        """Remove the result directory (the app calls this when a new run replaces this one)."""
+        if self.dir is not None and self.state != "running":
+            shutil.rmtree(self.dir, ignore_errors=True)
+            self.dir = None
+
+
+class CohortJob(_ResultDir):
     """A cohort run (:func:`experiments.cohort.run_cohort`) of a validated ``spec`` on threads of this process
     (no worker processes to orphan). :meth:`start` takes a job slot and writes into a fresh directory under
     ``area`` (default: the system's temporary folder). At most ``CARTSIM_APP_MAX_PATIENTS`` patients."""
@@ -105,18 +125,6 @@ class CohortJob:
             shutil.rmtree(self.dir, ignore_errors=True)
             self.dir = None
 
-    def file(self, name: str) -> Path | None:
-        """A result file of a finished run (patients.parquet, summary.json, pfs.png, ...), or None."""
-        if self.state != "done" or self.dir is None:
-            return None
-        p = self.dir / name
-        return p if p.exists() else None
-
-    def discard(self) -> None:
-        """Remove the result directory (the app calls this when a new run replaces this one)."""
-        if self.dir is not None and self.state != "running":
-            shutil.rmtree(self.dir, ignore_errors=True)
-            self.dir = None
 
 
 def _fit_child(csv: str, out: str, parent: int) -> None:
@@ -192,7 +200,7 @@ class FitJob:
         return self.state
 
 
-class DosingJob:
+class DosingJob(_ResultDir):
     """A dosing grid (:func:`experiments.dosing.run_dosing`) or one patient's dose
     (:func:`experiments.dosing.run_dose`) of a validated spec, in a thread of this process on one worker (no
     worker processes to orphan), into a fresh directory under ``area``. States as :class:`CohortJob`'s (no
@@ -240,16 +248,3 @@ class DosingJob:
             self.error = str(exc) if isinstance(exc, CartsimError) else f"{type(exc).__name__}: {exc}"
         finally:
             self._slot.release()
-
-    def file(self, name: str) -> Path | None:
-        """A result file of a finished run (nomogram.png, dose.png, ...), or None."""
-        if self.state != "done" or self.dir is None:
-            return None
-        p = self.dir / name
-        return p if p.exists() else None
-
-    def discard(self) -> None:
-        """Remove the result directory (the app calls this when a new run replaces this one)."""
-        if self.dir is not None and self.state != "running":
-            shutil.rmtree(self.dir, ignore_errors=True)
-            self.dir = None
