@@ -116,3 +116,15 @@ class Table:
             acc = accepted if accepted is not None else sorted(self.seen)
             what = "section" if isinstance(self.data[extra[0]], Mapping) else "key"
             self.fail(self.key(extra[0]), f"unknown {what}; accepted here: {', '.join(acc) or '(none)'}")
+
+
+def config_header(cfg: Mapping[str, Any], source: str, kind: str, delegated: Sequence[str]) -> tuple[Table, str]:
+    """A config's top table with ``kind`` checked and its tables ``delegated`` (read by another validator, such
+    as the population's cohort tables) marked as seen; and its title."""
+    top = Table(source, "", cfg)
+    top.choice("kind", (kind,))
+    title = top.string("title", "") or ""
+    top.string("description")
+    for k in delegated:
+        top.seen.add(k)
+    return top, title

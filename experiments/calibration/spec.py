@@ -20,7 +20,7 @@ from experiments.calibration.response import DETECTION_CELLS, MEASURES, Exposure
 from experiments.cohort.nonresponse import NonResponse, parse_nonresponse
 from experiments.cohort.spec import Spec, load_toml, validate
 from experiments.paths import data_path
-from experiments.schema import Table, check_number, check_param
+from experiments.schema import Table, check_number, check_param, config_header
 from experiments.trial_data import KaplanMeier, PatientKinetics, SummaryKinetics, load_kinetics, load_km
 from hybrid.catalog import get_model
 from hybrid.constraints import Interval
@@ -146,12 +146,7 @@ def _start(source: str, t: Table, bounds: tuple[float, float], log: bool, key: s
 
 def _header(cfg: Mapping[str, Any], source: str, kind: str) -> tuple[Table, str, Spec, Any, float]:
     """The top table, title, population, model spec and follow-up (days) shared by fit and predict."""
-    top = Table(source, "", cfg)
-    top.choice("kind", (kind,))
-    title = top.string("title", "") or ""
-    top.string("description")
-    for k in _COHORT_TABLES:
-        top.seen.add(k)
+    top, title = config_header(cfg, source, kind, _COHORT_TABLES)
     population = _population(source, cfg)
     return top, title, population, get_model(population.model), population.options.t_end
 

@@ -20,7 +20,7 @@ from experiments.cohort.toxicity import Toxicity
 from experiments.dosing.products import PRODUCTS, Product
 from experiments.dosing.schedules import Schedule
 from experiments.paths import data_path
-from experiments.schema import Table, check_number
+from experiments.schema import Table, check_number, config_header
 from hybrid.constraints import Interval
 from hybrid.errors import CartsimError
 from hybrid.units import volume_to_cells
@@ -213,19 +213,8 @@ def _numbers(t: Table, key: str, raw: Any) -> list[float]:
     return [check_number(t.source, f"{t.key(key)}[{i}]", v) for i, v in enumerate(raw)]
 
 
-def _header(cfg: Mapping[str, Any], source: str, kind: str) -> tuple[Table, str]:
-    """The top table (its cohort tables left to the population) and the title."""
-    top = Table(source, "", cfg)
-    top.choice("kind", (kind,))
-    title = top.string("title", "") or ""
-    top.string("description")
-    for k in _COHORT_TABLES:
-        top.seen.add(k)
-    return top, title
-
-
 def validate_dosing(cfg: Mapping[str, Any], source: str) -> DosingSpec:
-    top, title = _header(cfg, source, "dosing")
+    top, title = config_header(cfg, source, "dosing", _COHORT_TABLES)
     t = top.table("dosing") or top.fail("dosing", "missing [dosing] table (doses, burdens, schedules)")
     population = _population(source, cfg, t)
     product = _product(t)
@@ -256,7 +245,7 @@ def validate_dosing(cfg: Mapping[str, Any], source: str) -> DosingSpec:
 
 
 def validate_dose(cfg: Mapping[str, Any], source: str) -> DoseSpec:
-    top, title = _header(cfg, source, "dose")
+    top, title = config_header(cfg, source, "dose", _COHORT_TABLES)
     pt = top.table("patient") or top.fail("patient", "missing [patient] table (burden, burden_unit)")
     burden = pt.number("burden", required=True, lo=0.0, lo_open=True)
     burden_unit = pt.choice("burden_unit", BURDEN_UNITS, "ml")
