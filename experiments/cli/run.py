@@ -84,7 +84,7 @@ def run_config(config: str | Path, overrides: list[str] | tuple[str, ...] = (), 
 
             spec = validate_dosing(cfg, source)
             check_overrides(cfg, overrides, source)
-            return run_dosing(spec, out, workers=workers, overwrite=overwrite, quiet=quiet)
+            return run_dosing(spec, out, workers=workers, resume=resume, overwrite=overwrite, quiet=quiet)
         if kind == "abm":
             from experiments.spatial.experiment import run_spatial, validate_abm
 

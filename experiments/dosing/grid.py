@@ -4,11 +4,16 @@ standard error, the share of severe CRS by the proxy with its Wilson interval, a
 
 Outputs in the run's directory: dosing.parquet (one row per cell), summary.json (the therapeutic window per
 schedule and burden, the directions of the dose- and burden-response, the schedules at equal total dose,
-provenance), figures (dose_response.png, dose_toxicity.png, nomogram.png, schedules.png).
+provenance), figures (dose_response.png, dose_toxicity.png, nomogram.png, schedules.png). Finished
+(schedule, dose) pairs are kept in ``.chunks`` while the run lasts (``cartsim run --resume`` continues).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -20,7 +25,7 @@ from experiments.cohort.sampling import patient_seeds, sample_patients
 from experiments.dosing.evaluate import Outcomes, method_of, outcomes
 from experiments.dosing.spec import DosingSpec
 from experiments.execution import Backend
-from experiments.outputs import Notes, atomic_path, owned_run, write_json
+from experiments.outputs import CHUNK_DIR, Notes, atomic_path, owned_run, write_json
 from experiments.provenance import start
 from experiments.statistics import wilson
 
@@ -56,15 +61,51 @@ def cell_rows(spec: DosingSpec, schedule_name: str, dose: float, o: Outcomes) ->
     return rows
 
 
-def run_dosing(spec: DosingSpec, out: Path, *, workers: int | None = None, overwrite: bool = False,
-               quiet: bool = True, notes: Notes | None = None) -> dict[str, Any]:
+def run_dosing(spec: DosingSpec, out: Path, *, workers: int | None = None, resume: bool = False,
+               overwrite: bool = False, quiet: bool = True, notes: Notes | None = None) -> dict[str, Any]:
     """Evaluate every cell of ``spec`` on ``workers`` processes into ``out`` (owned by the run); returns the
-    summary (also summary.json)."""
-    with owned_run(out, "cartsim run", overwrite=overwrite, notes=notes):
-        return _run(spec, Path(out), workers, quiet)
+    summary (also summary.json); a progress bar on stderr unless ``quiet``. Each finished (schedule, dose) is
+    kept in ``out/.chunks`` until the run ends, so an interrupted run continues with ``resume`` (the same
+    config) instead of starting again."""
+    with owned_run(out, "cartsim run", resume=resume, overwrite=overwrite, notes=notes) as say:
+        return _run(spec, Path(out), workers, resume, say, quiet)
 
 
-def _run(spec: DosingSpec, out_dir: Path, workers: int | None, quiet: bool) -> dict[str, Any]:
+def _fingerprint(spec: DosingSpec) -> str:
+    return hashlib.sha256(json.dumps(spec.config, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _kept(chunks: Path, spec: DosingSpec, resume: bool, say: Notes) -> dict[tuple[int, int], Outcomes]:
+    """The finished cells an interrupted run of the same config left (with ``resume``); else none, and the
+    chunk folder made fresh for this run."""
+    tag = chunks / "dosing.json"
+    same = tag.exists() and json.loads(tag.read_text()).get("config") == _fingerprint(spec)
+    if resume and same:
+        kept = {}
+        for f in sorted(chunks.glob("cell-*.npz")):
+            i, j = (int(x) for x in f.stem.split("-")[1:])
+            with np.load(f, allow_pickle=False) as z:
+                kept[(i, j)] = Outcomes(z["p_cure"], z["severe"], z["cmax"], z["auc"], str(z["method"]))
+        say(f"--resume: {len(kept)} finished (schedule, dose) pairs kept from the interrupted run")
+        return kept
+    if resume:
+        say("--resume: no finished cells of this config to keep; starting afresh")
+    shutil.rmtree(chunks, ignore_errors=True)
+    chunks.mkdir(parents=True)
+    write_json(tag, {"config": _fingerprint(spec)})
+    return {}
+
+
+def _keep(chunks: Path, i: int, j: int, o: Outcomes) -> None:
+    with atomic_path(chunks / f"cell-{i}-{j}.npz") as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, p_cure=o.p_cure, severe=o.severe, cmax=o.cmax, auc=o.auc, method=np.array(o.method))
+
+
+def _run(spec: DosingSpec, out_dir: Path, workers: int | None, resume: bool, say: Notes, quiet: bool
+         ) -> dict[str, Any]:
+    from tqdm import tqdm
+
     from experiments.figures.dosing import dosing_figures
 
     prov = start("experiments.dosing.run_dosing", spec.config, cohort=spec.population.seed)
@@ -72,13 +113,17 @@ def _run(spec: DosingSpec, out_dir: Path, workers: int | None, quiet: bool) -> d
     pop = spec.population
     patients = sample_patients(pop, 0, pop.n)
     seeds = patient_seeds(pop.seed, patients["id"].to_numpy())
+    chunks = out_dir / CHUNK_DIR
+    results = _kept(chunks, spec, resume, say)
     tasks = [(i, j, patients, spec.model, pop.options, s, float(d), spec.burdens, spec.toxicity,
               spec.rule.severe_grade, seeds)
-             for i, s in enumerate(spec.schedules) for j, d in enumerate(spec.doses)]
-    results: dict[tuple[int, int], Outcomes] = {}
-    with Backend(workers) as backend:
-        for res in backend.map(_cell_task, tasks):
-            results[(res[0], res[1])] = res[2]
+             for i, s in enumerate(spec.schedules) for j, d in enumerate(spec.doses) if (i, j) not in results]
+    with Backend(workers) as backend, tqdm(total=len(tasks), disable=quiet, file=sys.stderr, unit="dose",
+                                           desc="(schedule, dose) pairs") as bar:
+        for _, (i, j, o) in backend.unordered(_cell_task, [(t,) for t in tasks]):
+            _keep(chunks, i, j, o)
+            results[(i, j)] = o
+            bar.update()
     rows = [r for (i, j), o in sorted(results.items())
             for r in cell_rows(spec, spec.schedules[i].name, float(spec.doses[j]), o)]
     table = pd.DataFrame(rows, columns=list(COLUMNS))
@@ -92,6 +137,7 @@ def _run(spec: DosingSpec, out_dir: Path, workers: int | None, quiet: bool) -> d
         summary["figures"] = [p.name for p in dosing_figures(spec, table, out_dir)]
     prov.stamp(summary, out_dir)
     write_json(out_dir / "summary.json", summary)
+    shutil.rmtree(chunks, ignore_errors=True)
     return summary
 
 

@@ -2,9 +2,10 @@
 schedule, run by ``cartsim run``) and ``kind = "dose"`` (one patient's dose, ``cartsim dose``).
 
 The population is the cohort config's own tables (``[cohort]``, ``[parameters]``, ``[variability]``,
-``[nonresponse]``; ``[cohort] n`` virtual patients in every cell), or a calibrated cohort
-(``population = "calibrated.toml"`` in the dosing table). Units: doses in CAR T cells, or cells/kg with
-``body_weight_kg``; tumour burden in cells, or ml of tumour (1 ml = 1e9 cells, Kimmel et al. 2021).
+``[nonresponse]``, ``[toxicity]``, ``[output] figures``; ``[cohort] n`` virtual patients in every cell), or a
+calibrated cohort (``population = "calibrated.toml"`` in the dosing table). Units: doses in CAR T cells, or
+cells/kg with ``body_weight_kg``; tumour burden in cells, or ml of tumour (1 ml = 1e9 cells, Kimmel et al.
+2021).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from hybrid.constraints import Interval
 from hybrid.errors import CartsimError
 from hybrid.units import volume_to_cells
 
-_COHORT_TABLES = ("cohort", "parameters", "variability", "nonresponse", "toxicity")
+_COHORT_TABLES = ("cohort", "parameters", "variability", "nonresponse", "toxicity", "output")
 DOSE_UNITS = ("cells", "cells/kg")
 BURDEN_UNITS = ("cells", "ml")
 SCHEDULE_PRESETS = ("single", "split", "repeated")
