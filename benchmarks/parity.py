@@ -38,8 +38,8 @@ def fingerprint(workdir: Path) -> dict[str, dict]:
     """Run each non-ABM shipped config without figures; fingerprint every Parquet table it writes."""
     result: dict[str, dict] = {}
     for cfg in sorted(CONFIGS.glob("*.toml")):
-        if any(f'kind = "{k}"' in cfg.read_text() for k in ("abm", "fit", "predict")):
-            continue  # cartsim run takes cohort and sensitivity configs; fit and predict have their own commands
+        if any(f'kind = "{k}"' in cfg.read_text() for k in ("abm", "fit", "predict", "dose")):
+            continue  # fit, predict and dose have their own commands; the ABM its own fingerprints
         out = workdir / cfg.stem
         subprocess.run([sys.executable, "-m", "experiments.cli", "run", str(cfg), "--out", str(out), "--quiet",
                         "--set", "output.figures=false"], check=True)
