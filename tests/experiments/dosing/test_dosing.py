@@ -96,9 +96,18 @@ def _dose_config(tmp_path, **changes):
     return cfg
 
 
-def test_the_personal_dose_agrees_with_a_brute_force_grid_and_keeps_the_limit(tmp_path):
+@pytest.mark.parametrize("posterior", [False, True])
+def test_the_personal_dose_agrees_with_a_brute_force_grid_and_keeps_the_limit(tmp_path, posterior):
+    """With the population's draws, and with posterior draws in cartsim predict's samples.parquet layout."""
     cfg = _dose_config(tmp_path)
     cfg["dose"]["schedules"] = [{"preset": "single"}]
+    if posterior:
+        rng = np.random.default_rng(3)
+        samples = pd.DataFrame({"step": np.arange(120), "walker": 0,
+                                "K_C": 7e10 * np.exp(0.15 * rng.standard_normal(120)),
+                                "rho_C": 0.025 * np.exp(0.3 * rng.standard_normal(120))})
+        samples.to_parquet(tmp_path / "samples.parquet", index=False)
+        cfg["patient"]["posterior"] = str(tmp_path / "samples.parquet")
     spec = validate_dose(cfg, str(CONFIGS / "dose_patient.toml"))
     res = run_dose(spec, tmp_path / "out", workers=1, notes=lambda _m: None)
     rec = res["recommended"]
@@ -106,6 +115,8 @@ def test_the_personal_dose_agrees_with_a_brute_force_grid_and_keeps_the_limit(tm
     from experiments.dosing.personal import draws_of
 
     pats = draws_of(spec)
+    if posterior:  # the draws are the posterior's
+        assert np.isin(pats["K_C"].to_numpy(), pd.read_parquet(tmp_path / "samples.parquet")["K_C"]).all()
     fine = np.geomspace(*spec.dose_range, 41)
     tox = spec.population.toxicity
     best, best_p = None, -1.0
