@@ -243,6 +243,19 @@ class ModelSpec:
     def index(self, species: str) -> int:
         return self.species.index(species)
 
+    def start_of(self, species: str | None) -> str | None:
+        """The parameter that holds ``species``' value at infusion (``initial`` in species order), or None."""
+        if species is None:
+            return None
+        name = self.initial[self.index(species)] if self.index(species) < len(self.initial) else None
+        return name if name in self.param_specs else None
+
+    @property
+    def tumour_start(self) -> str | None:
+        """The parameter that holds the tumour's size at infusion (its first clone's, for models that split a
+        total by a fraction, such as antigen_escape's B0)."""
+        return self.start_of(self.tumour_species[0])
+
     def reaction_index(self, reaction: str) -> int:
         return self.reactions.index(reaction)
 

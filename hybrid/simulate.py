@@ -502,9 +502,9 @@ def cytokine_readouts_over_burdens(params: pd.DataFrame, burdens: np.ndarray, t_
     if not spec.linear_tumour or any(sp not in spec.species for sp in cytokines.SPECIES):
         raise CartsimError(f"model {spec.name}: the shared-burden readouts need a linear tumour carrying the "
                            "cytokine layer (no feedback)")
-    b0 = spec.initial[spec.index(spec.tumour)]
-    if b0 not in spec.param_specs:
-        raise CartsimError(f"model {spec.name}: its tumour's start is not one parameter ({b0})")
+    b0 = spec.tumour_start
+    if b0 is None:
+        raise CartsimError(f"model {spec.name}: its tumour's start is not one parameter")
     burdens = np.ascontiguousarray(np.asarray(burdens, dtype=np.float64))
     if burdens.ndim != 1 or burdens.size == 0 or np.any(~(burdens > 0)):
         raise CartsimError(f"burdens must be tumour cells > 0, got {burdens!r}")

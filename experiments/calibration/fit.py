@@ -29,9 +29,10 @@ from experiments.calibration.population import (
     simulate_exact,
     truncation,
 )
-from experiments.calibration.response import EXPOSURE_GRID, ResponseFit, exposures, response_probabilities
+from experiments.calibration.response import ResponseFit, exposures, response_probabilities
 from experiments.calibration.spec import FitSpec
 from experiments.cohort.distributions import Distribution
+from experiments.cohort.exposure import EXPOSURE_GRID
 from experiments.cohort.nonresponse import NonResponse, describe
 from experiments.cohort.sampling import sample_patients
 from experiments.cohort.spec import revise

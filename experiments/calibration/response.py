@@ -27,13 +27,12 @@ import numpy as np
 from scipy import stats
 
 from experiments.calibration.population import Proposal
+from experiments.cohort.exposure import cmax_auc
 
 DETECTION_CELLS = 1e9
 """Default CR level (cells): assumed, about 1 ml of tumour, the resolution of a PET scan."""
 PARTIAL_RESPONSE = 0.5**1.5
 """Overall-response level, times the tumour at infusion: a 50% fall of the product of two diameters."""
-EXPOSURE_GRID = np.arange(0.0, 28.0 + 1e-9, 0.25)
-"""Days on which Cmax and AUC0–28 are read (cells/µL)."""
 MEASURES = ("cmax", "auc")
 Z95 = float(stats.norm.ppf(0.975))
 
@@ -71,8 +70,9 @@ class ExposureFact:
 
 
 def exposures(per_ul: np.ndarray) -> dict[str, np.ndarray]:
-    """Cmax (cells/µL) and AUC0–28 (cells·day/µL) per patient from counts on :data:`EXPOSURE_GRID`."""
-    return {"cmax": per_ul.max(axis=1), "auc": np.trapezoid(per_ul, EXPOSURE_GRID, axis=1)}
+    """Cmax (cells/µL) and AUC0–28 (cells·day/µL) per patient from counts on
+    :data:`experiments.cohort.exposure.EXPOSURE_GRID`, by measure name."""
+    return dict(zip(MEASURES, cmax_auc(per_ul), strict=True))
 
 
 def response_probabilities(rates: ResponseRates, params, options, model: str) -> np.ndarray:

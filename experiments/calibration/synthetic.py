@@ -48,13 +48,8 @@ def synthetic_trial(base: Mapping[str, Any], truth: Mapping[str, Mapping[str, fl
     quartiles of its mean-field CAR T counts (cells/µL); the responders' / non-responders' Cmax ratio
     (geometric means) with a percentile bootstrap 95% interval. Returns {"km", "response", "kinetics",
     "exposure_response"} (the last two when there is something to report)."""
-    from experiments.calibration.response import (
-        DETECTION_CELLS,
-        EXPOSURE_GRID,
-        ResponseRates,
-        exposures,
-        response_probabilities,
-    )
+    from experiments.calibration.response import DETECTION_CELLS, ResponseRates, response_probabilities
+    from experiments.cohort.exposure import EXPOSURE_GRID, cmax_auc
     from hybrid import effector_per_ul
     from hybrid.catalog import get_model
     from hybrid.rng import generator
@@ -77,7 +72,7 @@ def synthetic_trial(base: Mapping[str, Any], truth: Mapping[str, Mapping[str, fl
                                                   "complete": float(cr.mean()), "n": int(n),
                                                   "detection_cells": DETECTION_CELLS}}
     if 0 < orr.sum() < n:  # responders' / non-responders' Cmax, as seed 000 reports it
-        cmax = np.log(exposures(effector_per_ul(params, EXPOSURE_GRID, spec.options, spec.model))["cmax"])
+        cmax = np.log(cmax_auc(effector_per_ul(params, EXPOSURE_GRID, spec.options, spec.model))[0])
         rng = generator(seed, 0x4558_5052)  # "EXPR"
         boot = [np.exp(rng.choice(cmax[orr], orr.sum()).mean() - rng.choice(cmax[~orr], (~orr).sum()).mean())
                 for _ in range(2000)]

@@ -33,6 +33,17 @@ N_BOOT = 2000
 LOG10_2 = math.log10(2.0)
 COLUMNS = ("outcome", "t_event_days", "cart_peak_cells", "cart_peak_day", "cart_auc_0_28")
 """The patient-table columns an exposure–response summary reads."""
+AUC_DAYS = 28.0
+EXPOSURE_GRID = np.arange(0.0, AUC_DAYS + 1e-9, 0.25)
+"""Days (0-28, every 6 hours) on which a mean-field course's Cmax and AUC0–28 are read."""
+
+
+def cmax_auc(per_ul: np.ndarray, t: np.ndarray = EXPOSURE_GRID) -> tuple[np.ndarray, np.ndarray]:
+    """Cmax (cells/µL) and AUC0–28 (cells·day/µL, trapezoid rule) of courses ``per_ul`` (patients, days ``t``);
+    days after 28 are left out."""
+    keep = np.asarray(t) <= AUC_DAYS + 1e-9
+    c = np.asarray(per_ul)[:, keep]
+    return c.max(axis=1), np.trapezoid(c, np.asarray(t)[keep], axis=1)
 
 
 def exposure_table(df: pd.DataFrame, early_day: float = EARLY_DAY) -> pd.DataFrame:

@@ -45,8 +45,13 @@ def course(params: pd.DataFrame, options, model) -> tuple[np.ndarray, np.ndarray
     """The days the readouts are read on and the mean field there: (days, array (patients, days, species))."""
     import hybrid
 
-    t = np.arange(0.0, min(WINDOW, options.t_end) + DT / 2, DT)
+    t = grid(options)
     return t, hybrid.mean_field(params, t, options, model)
+
+
+def grid(options) -> np.ndarray:
+    """The days the readouts are read on: every :data:`DT` over the first :data:`WINDOW` days of follow-up."""
+    return np.arange(0.0, min(WINDOW, options.t_end) + DT / 2, DT)
 
 
 def readouts(params: pd.DataFrame, options, model, tox: Toxicity) -> pd.DataFrame:
@@ -71,11 +76,10 @@ def readouts_over_burdens(params: pd.DataFrame, burdens: np.ndarray, options, mo
                           ) -> dict[str, np.ndarray]:
     """The readouts (:data:`COLUMNS`, each (patients, burdens)) of every patient at each tumour burden (cells),
     from one mean-field solve per patient (:func:`hybrid.cytokine_readouts_over_burdens`: a linear tumour whose
-    layer acts on nothing), on the grid of :func:`course`."""
+    layer acts on nothing), on :func:`grid`."""
     import hybrid
 
-    t = np.arange(0.0, min(WINDOW, options.t_end) + DT / 2, DT)
-    r = hybrid.cytokine_readouts_over_burdens(params, burdens, t, options, model, tox.il6_level)
+    r = hybrid.cytokine_readouts_over_burdens(params, burdens, grid(options), options, model, tox.il6_level)
     return {"il6_peak_pg_ml": r[:, :, 0], "il6_peak_day": r[:, :, 1], "il6_days_above": r[:, :, 2],
             "crs_grade_proxy": grade(r[:, :, 0], tox.grade_thresholds).astype(float)}
 

@@ -16,7 +16,9 @@ Toxicity needs a model that carries the cytokine layer (:mod:`experiments.cohort
 killing, so its peak depends on the burden. In a linear tumour the killing flux scales with the burden, so one
 mean-field solve per patient serves every burden and only the layer is integrated again
 (:func:`experiments.cohort.toxicity.readouts_over_burdens`); a tumour that acts back is solved per burden. A
-model without the layer has no CRS readout (NaN). Exposure: Cmax and AUC0-28 of the effector's mean field.
+model without the layer has no CRS readout (NaN). Exposure: Cmax and AUC0-28 of the effector's mean field. The
+dose and the burden set the model's own start parameters (its effector's and its tumour's, ``C0`` and ``B0`` in
+Kimmel's model).
 """
 
 from __future__ import annotations
@@ -27,17 +29,17 @@ import numpy as np
 import pandas as pd
 
 from experiments.cohort import toxicity
+from experiments.cohort.exposure import EXPOSURE_GRID, cmax_auc
 from experiments.cohort.toxicity import Toxicity
 from experiments.dosing.schedules import Schedule
+from experiments.statistics import wilson
 from hybrid import SimOptions
 from hybrid.catalog import get_model
+from hybrid.errors import CartsimError
 from hybrid.units import cells_to_blood
 
 NO_PROGRESSION = 1e12
 """progression_factor of the Monte Carlo method: a tumour 1e12 times its start is never cured anyway."""
-EXPOSURE_DAYS = 28.0
-EXPOSURE_GRID = np.arange(0.0, EXPOSURE_DAYS + 1e-9, 0.25)
-"""Days on which Cmax and AUC0-28 are read for models without the cytokine layer (cells/µL)."""
 
 
 @dataclass(frozen=True)
@@ -70,19 +72,18 @@ def outcomes(patients: pd.DataFrame, model: str, options: SimOptions, schedule: 
     import hybrid
 
     mspec = get_model(model)
-    names = list(mspec.param_names)
-    table, opts = schedule.apply(patients[names], dose_cells, options)
+    b0 = tumour_start(mspec)
+    table, opts = schedule.apply(patients[list(mspec.param_names)], dose_cells, options, mspec)
     burdens = np.asarray(burdens_cells, dtype=float)
     n, k = len(table), len(burdens)
     method = method or method_of(model)
     p = np.empty((n, k))
     if method == "exact, shared over burdens":
-        one = table.assign(B0=1.0)
-        log_q = hybrid.cure_probability_exact(one, opts.t_end, opts, mspec, log=True)
+        log_q = hybrid.cure_probability_exact(table.assign(**{b0: 1.0}), opts.t_end, opts, mspec, log=True)
         p[:] = np.exp(log_q[:, None] * burdens[None, :])
     else:
-        for j, b0 in enumerate(burdens):
-            at = table.assign(B0=b0)
+        for j, b in enumerate(burdens):
+            at = table.assign(**{b0: b})
             if method == "exact":
                 p[:, j] = hybrid.cure_probability_exact(at, opts.t_end, opts, mspec)
             else:
@@ -91,33 +92,42 @@ def outcomes(patients: pd.DataFrame, model: str, options: SimOptions, schedule: 
                 p[:, j] = (res["outcome"].to_numpy() == "cure").astype(float)
     severe = np.full((n, k), np.nan)
     cmax, auc = np.empty((n, k)), np.empty((n, k))
-    effector = mspec.index(mspec.effector)
-    if toxicity.carries_layer(mspec) and mspec.linear_tumour:
-        # one mean field per patient: the layer's readouts at every burden, the effector's exposure unchanged
-        r = toxicity.readouts_over_burdens(table, burdens, opts, mspec, tox)
-        severe[:] = (r["crs_grade_proxy"] >= severe_grade).astype(float)
-        under = get_model(mspec.layer_of) if mspec.layer_of else mspec  # the effector without the layer
+    layer = toxicity.carries_layer(mspec)
+    if mspec.linear_tumour:
+        # the effector does not see the tumour: one course (without the layer, where the model declares one)
+        under = get_model(mspec.layer_of) if mspec.layer_of else mspec
         rec = hybrid.mean_field(table[list(under.param_names)], EXPOSURE_GRID, opts, under)
-        cmax[:], auc[:] = (v[:, None] for v in _exposure(EXPOSURE_GRID, rec[:, :, under.index(under.effector)]))
-    elif toxicity.carries_layer(mspec):
-        for j, b0 in enumerate(burdens):
-            t, rec = toxicity.course(table.assign(B0=b0), opts, mspec)
-            r = toxicity.readouts_of(t, rec, mspec, tox)
-            severe[:, j] = (r["crs_grade_proxy"].to_numpy() >= severe_grade).astype(float)
-            cmax[:, j], auc[:, j] = _exposure(t, rec[:, :, effector])
-    else:
-        # without the layer the effector does not see the tumour in a linear model: one course for all burdens
-        per = [0] if mspec.linear_tumour else range(k)
-        for j in per:
-            rec = hybrid.mean_field(table.assign(B0=burdens[j]), EXPOSURE_GRID, opts, mspec)
-            cmax[:, j], auc[:, j] = _exposure(EXPOSURE_GRID, rec[:, :, effector])
-        if mspec.linear_tumour:
-            cmax[:], auc[:] = cmax[:, :1], auc[:, :1]
+        cmax[:], auc[:] = (v[:, None] for v in cmax_auc(cells_to_blood(rec[:, :, under.index(under.effector)])))
+        if layer:  # the layer's readouts at every burden from one mean field per patient
+            r = toxicity.readouts_over_burdens(table, burdens, opts, mspec, tox)
+            severe[:] = (r["crs_grade_proxy"] >= severe_grade).astype(float)
+    else:  # the tumour acts back: every burden its own course
+        effector = mspec.index(mspec.effector)
+        for j, b in enumerate(burdens):
+            at = table.assign(**{b0: b})
+            if layer:
+                t, rec = toxicity.course(at, opts, mspec)
+                r = toxicity.readouts_of(t, rec, mspec, tox)
+                severe[:, j] = (r["crs_grade_proxy"].to_numpy() >= severe_grade).astype(float)
+            else:
+                t, rec = EXPOSURE_GRID, hybrid.mean_field(at, EXPOSURE_GRID, opts, mspec)
+            cmax[:, j], auc[:, j] = cmax_auc(cells_to_blood(rec[:, :, effector]), t)
     return Outcomes(p, severe, cmax, auc, method)
 
 
-def _exposure(t: np.ndarray, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Cmax (cells/µL) and AUC0-28 (cells·day/µL) of effector courses (patients, days) on days ``t``."""
-    keep = t <= EXPOSURE_DAYS + 1e-9
-    per_ul = cells_to_blood(cells[:, keep])
-    return per_ul.max(axis=1), np.trapezoid(per_ul, t[keep], axis=1)
+def tumour_start(model) -> str:
+    """The parameter a burden sets (the tumour's size at infusion); a CartsimError when the model has none."""
+    b0 = model.tumour_start
+    if b0 is None:
+        raise CartsimError(f"model {model.name}: its tumour's size at infusion is not one parameter: no burden "
+                           "to set")
+    return b0
+
+
+def share(flags: np.ndarray) -> tuple[float, float, float]:
+    """The share of patients flagged (1) among ``flags`` with its Wilson 95% interval; NaNs when the flags are
+    (no readout)."""
+    if not np.isfinite(flags).all():
+        return np.nan, np.nan, np.nan
+    k, n = int(flags.sum()), len(flags)
+    return (k / n, *wilson(k, n))

@@ -22,12 +22,11 @@ import numpy as np
 import pandas as pd
 
 from experiments.cohort.sampling import patient_seeds, sample_patients
-from experiments.dosing.evaluate import Outcomes, method_of, outcomes
+from experiments.dosing.evaluate import Outcomes, method_of, outcomes, share
 from experiments.dosing.spec import DosingSpec
 from experiments.execution import Backend
 from experiments.outputs import CHUNK_DIR, Notes, atomic_path, owned_run, write_json
 from experiments.provenance import start
-from experiments.statistics import wilson
 
 COLUMNS = ("schedule", "dose_cells", "dose", "burden_cells", "burden", "p_cure", "p_cure_se", "severe_crs",
            "severe_crs_low", "severe_crs_high", "cmax_median_per_ul", "auc_0_28_median_per_ul", "in_window")
@@ -44,20 +43,17 @@ def cell_rows(spec: DosingSpec, schedule_name: str, dose: float, o: Outcomes) ->
     rows = []
     for j, b in enumerate(spec.burdens):
         p = o.p_cure[:, j]
-        sev = o.severe[:, j]
-        k = int(np.nansum(sev)) if np.isfinite(sev).all() else None
-        lo, hi = wilson(k, n) if k is not None else (np.nan, np.nan)
-        share = k / n if k is not None else np.nan
+        severe, lo, hi = share(o.severe[:, j])
         pc = float(p.mean())
         rows.append({"schedule": schedule_name, "dose_cells": float(dose),
                      "dose": float(spec.dose_in_unit(np.array([dose]))[0]),
                      "burden_cells": float(b), "burden": float(spec.burden_in_unit(np.array([b]))[0]),
                      "p_cure": pc, "p_cure_se": float(p.std(ddof=1) / np.sqrt(n)) if n > 1 else np.nan,
-                     "severe_crs": share, "severe_crs_low": lo, "severe_crs_high": hi,
+                     "severe_crs": severe, "severe_crs_low": lo, "severe_crs_high": hi,
                      "cmax_median_per_ul": float(np.median(o.cmax[:, j])),
                      "auc_0_28_median_per_ul": float(np.median(o.auc[:, j])),
                      "in_window": bool(pc >= spec.rule.efficacy_target
-                                       and (not np.isfinite(share) or share <= spec.rule.toxicity_limit))})
+                                       and (not np.isfinite(severe) or severe <= spec.rule.toxicity_limit))})
     return rows
 
 

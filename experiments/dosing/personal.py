@@ -21,13 +21,12 @@ import pandas as pd
 
 from experiments.cohort.sampling import patient_seeds, sample_patients
 from experiments.cohort.spec import revise
-from experiments.dosing.evaluate import method_of, outcomes
+from experiments.dosing.evaluate import method_of, outcomes, share
 from experiments.dosing.schedules import Schedule
 from experiments.dosing.spec import DoseSpec
 from experiments.execution import Backend
 from experiments.outputs import Notes, owned_run, write_json
 from experiments.provenance import start
-from experiments.statistics import wilson
 from hybrid.catalog import get_model
 from hybrid.errors import CartsimError
 
@@ -57,12 +56,10 @@ def _task(args: tuple) -> tuple[float, np.ndarray, np.ndarray]:
 
 
 def _point(dose: float, p: np.ndarray, sev: np.ndarray) -> dict[str, Any]:
-    n = len(p)
-    k = int(np.nansum(sev)) if np.isfinite(sev).all() else None
-    lo, hi = wilson(k, n) if k is not None else (np.nan, np.nan)
+    severe, lo, hi = share(sev)
     q05, q95 = np.quantile(p, [0.05, 0.95])
     return {"dose": float(dose), "p_cure": float(p.mean()), "p_cure_q05": float(q05), "p_cure_q95": float(q95),
-            "p_severe": (k / n) if k is not None else float("nan"), "p_severe_low": lo, "p_severe_high": hi}
+            "p_severe": severe, "p_severe_low": lo, "p_severe_high": hi}
 
 
 def run_dose(spec: DoseSpec, out: Path, *, workers: int | None = None, overwrite: bool = False,
@@ -82,10 +79,6 @@ def _run(spec: DoseSpec, out_dir: Path, workers: int | None) -> dict[str, Any]:
     seeds = patient_seeds(spec.population.seed, patients["id"].to_numpy())
     tox, grade = spec.population.toxicity, spec.rule.severe_grade
     opts = spec.population.options
-    if np.isnan(outcomes(patients.iloc[:2], spec.model, opts, spec.schedules[0], spec.dose_range[0],
-                         np.array([spec.burden_cells]), tox, grade, seeds[:2]).severe).any():
-        raise CartsimError(f"model {spec.model} carries no cytokine layer: no CRS readout to keep under the "
-                           "limit (use kimmel2021_crs, or a model with the layer)")
     lo, hi = spec.dose_range
     grid = np.geomspace(lo, hi, spec.grid_points)
     result: dict[str, Any] = {"title": spec.title, "model": spec.model, "method": method_of(spec.model),

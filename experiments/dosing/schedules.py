@@ -1,9 +1,10 @@
 """Dose schedules: how a total CAR T dose is given — one infusion, split over consecutive days, or k infusions
 every d days — each infusion with or without lymphodepletion before it.
 
-A schedule turns a total dose into the patient's infused cells at day 0 (``C0``; without lymphodepletion before
-it, the normal T cells start at their homeostatic level K_N instead of the post-lymphodepletion N0) and the
-later infusions (:class:`hybrid.Dose`: a lymphodepletion resets N to N0 first, as in Kimmel et al. §3g).
+A schedule turns a total dose into the patient's infused cells at day 0 (the effector's start, ``C0`` in Kimmel's
+model; without lymphodepletion before it, the normal T cells start at their homeostatic level K_N instead of
+the post-lymphodepletion N0) and the later infusions (:class:`hybrid.Dose`: a lymphodepletion resets N to N0
+first, as in Kimmel et al. §3g).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass, replace
 
 import pandas as pd
 
-from hybrid import Dose, SimOptions
+from hybrid import Dose, ModelSpec, SimOptions
 from hybrid.errors import CartsimError
 
 SPLIT_SOURCE = ("fractionated over days 0-2 (10% / 30% / 60%) as in early CD19 CAR T trials, e.g. Porter et al. "
@@ -59,19 +60,36 @@ class Schedule:
                    tuple(i * float(every_days) for i in range(k)), tuple([1.0 / k] * k),
                    tuple([True] + [lymphodepletion_each] * (k - 1)))
 
-    def apply(self, patients: pd.DataFrame, total_cells: float, options: SimOptions) -> tuple[pd.DataFrame,
-                                                                                            SimOptions]:
-        """The patients' table with the day-0 infusion as C0 (and N0 = K_N without lymphodepletion first), and
-        the options with the later infusions as doses (any doses already there come first)."""
+    def starts(self, model: ModelSpec) -> tuple[str, tuple[str, str] | None]:
+        """The parameters the day-0 infusion sets on ``model``: the effector's start and, without
+        lymphodepletion first, (the lymphocytes' start, the level they then start at: ``K_N``, their
+        homeostatic capacity). A CartsimError naming the model when it has no such parameter."""
+        effector = model.start_of(model.effector)
+        if effector is None:
+            raise CartsimError(f"model {model.name}: its effector's start is not one parameter: no dose to set")
+        if self.lymphodepletion[0]:
+            return effector, None
+        lymph = model.start_of(model.lymphocytes)
+        if lymph is None or "K_N" not in model.param_specs:
+            raise CartsimError(f"schedule {self.name!r}: no lymphodepletion before the first infusion needs "
+                               f"normal T cells at their capacity K_N; model {model.name} has none")
+        return effector, (lymph, "K_N")
+
+    def apply(self, patients: pd.DataFrame, total_cells: float, options: SimOptions, model: ModelSpec
+              ) -> tuple[pd.DataFrame, SimOptions]:
+        """The patients' table (of ``model``) with the day-0 infusion as the effector's start (and the
+        lymphocytes at K_N without lymphodepletion first), and the options with the later infusions as doses
+        (any doses already there come first)."""
         if not total_cells > 0:
             raise CartsimError(f"dose must be > 0 cells, got {total_cells!r}")
         if self.days[-1] >= options.t_end:
             raise CartsimError(f"schedule {self.name!r}: infusion on day {self.days[-1]:g} is not before the end "
                                f"of follow-up ({options.t_end:g} days)")
+        effector, lymph = self.starts(model)
         out = patients.copy()
-        out["C0"] = self.fractions[0] * total_cells
-        if not self.lymphodepletion[0]:
-            out["N0"] = out["K_N"]
+        out[effector] = self.fractions[0] * total_cells
+        if lymph is not None:
+            out[lymph[0]] = out[lymph[1]]
         later = tuple(Dose(day=d, car_t_cells=f * total_cells, lymphodepletion=ld)
                       for d, f, ld in zip(self.days[1:], self.fractions[1:], self.lymphodepletion[1:], strict=True))
         return out, replace(options, doses=tuple(options.doses) + later)

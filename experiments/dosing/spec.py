@@ -17,11 +17,13 @@ from typing import Any
 import numpy as np
 
 from experiments.cohort.spec import Spec, load_spec, validate
-from experiments.cohort.toxicity import Toxicity
+from experiments.cohort.toxicity import Toxicity, carries_layer
+from experiments.dosing.evaluate import tumour_start
 from experiments.dosing.products import PRODUCTS, Product
 from experiments.dosing.schedules import Schedule
 from experiments.paths import data_path
 from experiments.schema import Table, check_number, config_header
+from hybrid.catalog import get_model
 from hybrid.constraints import Interval
 from hybrid.errors import CartsimError
 from hybrid.units import volume_to_cells
@@ -161,7 +163,21 @@ def _rule(t: Table) -> DoseRule:
                     severe_grade=t.integer("severe_grade", 3, lo=1, hi=10))
 
 
-def _schedules(source: str, t: Table, t_end: float) -> tuple[Schedule, ...]:
+def _schedules(source: str, t: Table, population: Spec) -> tuple[Schedule, ...]:
+    """The schedules, each checked against the population's follow-up and model (the parameters a dose and a
+    burden set), before any work."""
+    model = get_model(population.model)
+    try:
+        tumour_start(model)
+        out = _schedule_list(source, t, population.options.t_end)
+        for s in out:
+            s.starts(model)
+    except CartsimError as exc:
+        raise CartsimError(exc.args[0] if str(exc).startswith(source) else f"{source}: {exc}") from None
+    return out
+
+
+def _schedule_list(source: str, t: Table, t_end: float) -> tuple[Schedule, ...]:
     raw = t.raw("schedules")
     if raw is None:
         return (Schedule.single(),)
@@ -236,7 +252,7 @@ def validate_dosing(cfg: Mapping[str, Any], source: str) -> DosingSpec:
     if burden_unit == "ml":
         burdens = volume_to_cells(burdens)
     rule = _rule(t)
-    schedules = _schedules(source, t, population.options.t_end)
+    schedules = _schedules(source, t, population)
     t.done(["population", "product", "dose_unit", "body_weight_kg", "doses", "burden_unit", "burdens",
             "efficacy_target", "toxicity_limit", "severe_grade", "schedules"])
     top.done(["kind", "title", "description", *_COHORT_TABLES, "dosing"])
@@ -276,7 +292,10 @@ def validate_dose(cfg: Mapping[str, Any], source: str) -> DoseSpec:
     if not lo < hi:
         dt.fail(dt.key("range"), f"needs low < high, got [{lo:g}, {hi:g}] cells")
     rule = _rule(dt)
-    schedules = _schedules(source, dt, population.options.t_end)
+    schedules = _schedules(source, dt, population)
+    if not carries_layer(get_model(population.model)):
+        dt.fail(dt.key("toxicity_limit"), f"model {population.model} carries no cytokine layer: no CRS readout to "
+                                          "keep under the limit (use kimmel2021_crs, or a model with the layer)")
     grid = dt.integer("grid_points", 25, lo=3, hi=400)
     dt.done(["population", "product", "dose_unit", "range", "efficacy_target", "toxicity_limit", "severe_grade",
              "schedules", "grid_points"])

@@ -22,7 +22,8 @@ from experiments.paths import CONFIGS
 from hybrid.units import volume_to_cells
 
 N = 4000
-TABLE1 = hybrid.get_model("kimmel2021").preset("kimmel2021")
+KIMMEL = hybrid.get_model("kimmel2021")
+TABLE1 = KIMMEL.preset("kimmel2021")
 
 
 def _table1(n):
@@ -78,7 +79,7 @@ def test_the_crs_proxy_tracks_burden_and_falls_with_dose():
 
     peaks = []
     for d in (6e7, 2e8, 6e8):
-        table, o = Schedule.single().apply(pats, d, opts)
+        table, o = Schedule.single().apply(pats, d, opts, hybrid.get_model("kimmel2021_crs"))
         peaks.append([toxicity.readouts(table.assign(B0=b), o, hybrid.get_model("kimmel2021_crs"),
                                         Toxicity())["il6_peak_pg_ml"][0] for b in burdens])
     peaks = np.array(peaks)  # (doses, burdens)
@@ -161,11 +162,11 @@ def test_doses_per_kg_and_product_ranges():
     lo, hi = PRODUCTS["axi-cel"].cells(100.0)
     assert (lo, hi) == (1e8, 2e8)  # 1-2e6/kg x 100 kg, capped at the label's 2e8
     s = Schedule.split()
-    table, opts = s.apply(_table1(1), 1e8, hybrid.SimOptions())
+    table, opts = s.apply(_table1(1), 1e8, hybrid.SimOptions(), KIMMEL)
     assert table["C0"][0] == pytest.approx(1e7)
     assert [(d.day, d.car_t_cells, d.lymphodepletion) for d in opts.doses] == [(1.0, 3e7, False),
                                                                               (2.0, 6e7, False)]
-    table, _ = Schedule.single(lymphodepletion=False).apply(_table1(1), 1e8, hybrid.SimOptions())
+    table, _ = Schedule.single(lymphodepletion=False).apply(_table1(1), 1e8, hybrid.SimOptions(), KIMMEL)
     assert table["N0"][0] == TABLE1["K_N"]
 
 
@@ -222,7 +223,7 @@ def test_layer_readouts_over_burdens_match_the_mean_field_at_each_burden():
     pats = pd.DataFrame([m.preset(None)] * 40)
     for c in ("K_C", "r_B", "gamma_B", "s_L", "h_E"):
         pats[c] *= np.exp(0.2 * rng.standard_normal(len(pats)))
-    table, opts = Schedule.repeated(2, 10.0, True).apply(pats, 2e8, hybrid.SimOptions(t_end=730.0))
+    table, opts = Schedule.repeated(2, 10.0, True).apply(pats, 2e8, hybrid.SimOptions(t_end=730.0), m)
     burdens = volume_to_cells(np.array([3.0, 40.0, 300.0]))
     shared = toxicity.readouts_over_burdens(table, burdens, opts, m, Toxicity())
     for j, b in enumerate(burdens):
@@ -278,3 +279,30 @@ def test_an_interrupted_grid_resumes_with_its_finished_cells(cli, tmp_path, monk
     assert status == 0 and "2 finished (schedule, dose) pairs kept" in err, err
     assert pd.read_parquet(part / "dosing.parquet").equals(pd.read_parquet(whole / "dosing.parquet"))
     assert not (part / ".chunks").exists()
+
+
+def test_the_dose_and_the_burden_set_the_model_s_own_start_parameters():
+    """cartmath names its CAR T start CT0 and its tumour start T0: the routine sets those, not Kimmel's."""
+    cm = hybrid.get_model("cartmath")
+    pats = pd.DataFrame([cm.preset(None)] * 2)
+    table, _ = Schedule.single().apply(pats, 3e6, hybrid.SimOptions(), cm)
+    assert (table["CT0"] == 3e6).all() and "C0" not in table
+    from experiments.dosing.evaluate import method_of, tumour_start
+
+    assert tumour_start(cm) == "T0" and tumour_start(KIMMEL) == "B0" and method_of("cartmath") == "Monte Carlo"
+
+
+@pytest.mark.parametrize("model, schedules, fragment", [
+    ("kimmel2021", [{"preset": "single"}], "carries no cytokine layer"),
+    ("cartmath", [{"preset": "single", "lymphodepletion": False}], "K_N"),
+])
+def test_a_dose_the_model_cannot_take_exits_2_before_any_work(cli, tmp_path, model, schedules, fragment):
+    cfg = load_toml(CONFIGS / "dose_patient.toml")
+    cfg["cohort"] = {"model": model, "seed": 1}
+    cfg["variability"] = {"v": 0.0}
+    cfg["dose"] = {"range": [1e7, 1e8], "schedules": schedules}
+    path = tmp_path / "bad.toml"
+    path.write_text(tomli_w.dumps(cfg))
+    status, _, err = cli(["dose", path, "--out", tmp_path / "out"])
+    assert status == 2 and fragment in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "out").exists()
