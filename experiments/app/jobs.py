@@ -46,10 +46,36 @@ class _ResultDir:
             self.dir = None
 
 
-class CohortJob(_ResultDir):
+class _ThreadJob(_ResultDir):
+    """A job run by :meth:`_run` on a thread of this process, holding a job slot and a fresh directory under
+    ``area`` (``kind`` names both); subclasses define ``_run``."""
+
+    kind: str
+    area: Path | None
+
+    def start(self):
+        self._slot = JobSlot().acquire()
+        if self.area is not None:
+            (self.area / "jobs").mkdir(parents=True, exist_ok=True)
+        self.dir = Path(tempfile.mkdtemp(prefix=f"cartsim-{self.kind}-", dir=None if self.area is None
+                                         else self.area / "jobs"))
+        self.state = "running"
+        self._thread = threading.Thread(target=self._run, name=f"cartsim-{self.kind}", daemon=True)
+        self._thread.start()
+        return self
+
+    def wait(self, timeout: float | None = None) -> str:
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return self.state
+
+
+class CohortJob(_ThreadJob):
     """A cohort run (:func:`experiments.cohort.run_cohort`) of a validated ``spec`` on threads of this process
     (no worker processes to orphan). :meth:`start` takes a job slot and writes into a fresh directory under
     ``area`` (default: the system's temporary folder). At most ``CARTSIM_APP_MAX_PATIENTS`` patients."""
+
+    kind = "cohort"
 
     def __init__(self, spec: Spec, workers: int | None = None, area: str | Path | None = None):
         if spec.kind != "cohort":
@@ -81,28 +107,12 @@ class CohortJob(_ResultDir):
         """Fraction of chunks finished."""
         return self.done_chunks / self.n_chunks
 
-    def start(self) -> CohortJob:
-        self._slot = JobSlot().acquire()
-        if self.area is not None:
-            (self.area / "jobs").mkdir(parents=True, exist_ok=True)
-        self.dir = Path(tempfile.mkdtemp(prefix="cartsim-cohort-", dir=None if self.area is None
-                                         else self.area / "jobs"))
-        self.state = "running"
-        self._thread = threading.Thread(target=self._run, name="cartsim-cohort", daemon=True)
-        self._thread.start()
-        return self
-
     def cancel(self) -> None:
         """Stop after the chunks in progress (a second or two); the state is "cancelling" until their threads
         have finished, then "cancelled", and the run's directory is removed."""
         if self.state == "running":
             self.state = "cancelling"
         self._cancel.set()
-
-    def wait(self, timeout: float | None = None) -> str:
-        if self._thread is not None:
-            self._thread.join(timeout)
-        return self.state
 
     def _chunk_done(self, _k: int) -> None:
         self.done_chunks += 1
@@ -200,11 +210,13 @@ class FitJob:
         return self.state
 
 
-class DosingJob(_ResultDir):
+class DosingJob(_ThreadJob):
     """A dosing grid (:func:`experiments.dosing.run_dosing`) or one patient's dose
     (:func:`experiments.dosing.run_dose`) of a validated spec, in a thread of this process on one worker (no
     worker processes to orphan), into a fresh directory under ``area``. States as :class:`CohortJob`'s (no
     cancel: the app keeps these small)."""
+
+    kind = "dosing"
 
     def __init__(self, spec: DosingSpec | DoseSpec, area: str | Path | None = None):
         cap = int(limit(ENV_MAX_PATIENTS))
@@ -219,22 +231,6 @@ class DosingJob(_ResultDir):
         self.result: dict[str, Any] | None = None
         self.dir: Path | None = None
         self._thread: threading.Thread | None = None
-
-    def start(self) -> DosingJob:
-        self._slot = JobSlot().acquire()
-        if self.area is not None:
-            (self.area / "jobs").mkdir(parents=True, exist_ok=True)
-        self.dir = Path(tempfile.mkdtemp(prefix="cartsim-dosing-", dir=None if self.area is None
-                                         else self.area / "jobs"))
-        self.state = "running"
-        self._thread = threading.Thread(target=self._run, name="cartsim-dosing", daemon=True)
-        self._thread.start()
-        return self
-
-    def wait(self, timeout: float | None = None) -> str:
-        if self._thread is not None:
-            self._thread.join(timeout)
-        return self.state
 
     def _run(self) -> None:
         from experiments.dosing import run_dose, run_dosing
