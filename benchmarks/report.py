@@ -237,6 +237,44 @@ def _dosing(c: dict[str, Any] | None) -> list[str]:
     ]
 
 
+EXACT_TARGETS: dict[str, tuple[str, float, bool]] = {
+    "exact_cohort_1_workers_per_s": ("exact-only `cartsim run`, 1 worker, patients/s/core", 50_000, False),
+    "exact_cohort_speedup_2_workers": ("exact-only `cartsim run`, 2 workers over 1", 1.8, False),
+    "oracle_varied_per_s_core": ("oracle, distinct patients (K_C, r_B varied), /s/core", 40_000, False),
+    "oracle_tumour_start_per_s_core": ("oracle, only the tumour at infusion varied, /s/core", 500_000, False),
+    "oracle_tumour_rates_per_s_core": ("oracle, only tumour rates (r_B, gamma_B) varied, /s/core", 500_000, False),
+    "hybrid_varied_per_s_core": ("varied hybrid cohort (Fig. 3b config), patients/s/core", 20_000, False),
+    "fit_round_per_s_2_cores": ("fit round (calibrate_pfs.toml), virtual patients/s on 2 cores", 20_000, False),
+    "dosing_nomogram_seconds_2_cores": ("dosing nomogram 20 x 20 x 3 x 1000, s on 2 cores", 10.0, True),
+    "error_p_cure_max": ("max abs error of P(cure) vs rtol 1e-12 (weekly to day 730)", float("nan"), True),
+    "error_pfs_max": ("max abs error of the exact PFS curve vs rtol 1e-12 (monthly)", float("nan"), True),
+}
+"""Issue 25's targets: key in a compare_trees workload's medians -> (label, target, at most?); NaN: recorded only."""
+
+
+def _exact_path(c: dict[str, Any] | None) -> list[str]:
+    """The exact-path section: ``benchmarks.compare_trees`` workloads (exact, fit, dosing) of this tree beside the
+    reference commit, each row against its target."""
+    if not c:
+        return []
+    lines = ["## Exact path (issue 25)", "",
+             f"`python -m benchmarks.compare_trees --ref {c['ref']} --workload W`: the reference commit and this "
+             "tree in one run, each round in fresh interpreters, alternating; medians. Per-core rows with "
+             "NUMBA_NUM_THREADS=1; cohort rows are `run_cohort` in one process after a warm-up (start-up excluded).",
+             "", f"| measure | {c['ref']} | this tree | ratio | target | status |", "|---|---:|---:|---:|---:|---|"]
+    medians = {k: v for w in c["workloads"].values() for k, v in w["medians"].items()}
+    for key, (label, goal, at_most) in EXACT_TARGETS.items():
+        if key not in medians:
+            continue
+        a, b = medians[key]["ref"], medians[key]["work"]
+        small = key.startswith("error") or key.endswith("speedup_2_workers") or key.endswith("seconds_2_cores")
+        spec = ".2e" if key.startswith("error") else (".2f" if small else ",.0f")
+        status = "recorded" if goal != goal else _status(b, goal, at_most)
+        lines.append(f"| {label} | {a:{spec}} | {b:{spec}} | {b / a:.2f} | "
+                     f"{'' if goal != goal else ('<= ' if at_most else '>= ') + format(goal, 'g')} | {status} |")
+    return [*lines, ""]
+
+
 def markdown(results: dict[str, Any], cohort_md: str, abm_md: str) -> str:
     """RESULTS.md from the results dictionary and the cohort / ABM tables rendered by their own modules."""
     m = results["machine"]
@@ -257,6 +295,7 @@ def markdown(results: dict[str, Any], cohort_md: str, abm_md: str) -> str:
         *_calibration(results.get("calibration")),
         *_calibration_trial(results.get("calibration_trial")),
         *_dosing(results.get("dosing")),
+        *_exact_path(results.get("exact_path")),
         *_cure_memory(results.get("cure_memory")),
         "## Targets", "", *_targets(results), "",
     ]

@@ -21,7 +21,7 @@ from .params import Parameters  # noqa: E402
 from .paramspec import ParamSpec  # noqa: E402
 
 _SIMULATE = ("RESULT_COLUMNS", "PatientResult", "SpawnedSeeds", "cure_probability_exact",
-             "cytokine_readouts_over_burdens", "effector_per_ul",
+             "cytokine_first_burden_reaching", "cytokine_readouts_over_burdens", "effector_per_ul",
              "mean_field", "progression_free_exact", "simulate_batch", "simulate_patient", "solve_trajectory",
              "tumour_below_exact")
 
@@ -52,6 +52,7 @@ __all__ = [
     "SimOptions",
     "SpawnedSeeds",
     "cure_probability_exact",
+    "cytokine_first_burden_reaching",
     "cytokine_readouts_over_burdens",
     "effector_per_ul",
     "mean_field",

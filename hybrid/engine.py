@@ -531,7 +531,7 @@ _MEAN_FIELD_SIG = types.void(
 )
 
 
-@njit(_MEAN_FIELD_SIG, cache=True)
+@njit(_MEAN_FIELD_SIG, cache=True, nogil=True)
 def mean_field_batch(rates, P, S, tumour, effector, X0, opt, doses, rec_t, rec):
     """The deterministic mean field of each row of P at the days ``rec_t``, into ``rec`` (n, len(rec_t),
     n_species): every species on the ODE, no progression stop (``opt``'s threshold and progression slots are

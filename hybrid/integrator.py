@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit, types
+from numba.extending import overload
 
 NO_REFCOUNT = dict(cache=True, _nrt=False)
 """``@njit(**NO_REFCOUNT)``: compiled without reference counting, for functions on the hot path that allocate
@@ -163,16 +164,30 @@ def _stage_state(y, K, h, s, ytmp):
         ytmp[i] = y[i] + h * acc
 
 
+def floor_of(atol, i):
+    """The absolute tolerance of component i: ``atol`` itself, or its entry i when it is an array (a floor per
+    component). Compiled per type (below), so a scalar ``atol`` costs nothing on the hot path."""
+    return atol[i] if isinstance(atol, np.ndarray) else atol
+
+
+@overload(floor_of, inline="always")
+def _floor_of_impl(atol, i):
+    if isinstance(atol, types.Array):
+        return lambda atol, i: atol[i]
+    return lambda atol, i: atol
+
+
 @njit(cache=True, inline="always")
 def _error_norm(y, ynew, K, h, rtol, atol):
-    """RMS of the embedded error estimate over the mixed tolerance (accept the step when <= 1)."""
+    """RMS of the embedded error estimate over the mixed tolerance (accept the step when <= 1); ``atol`` one
+    number or one per component (:func:`floor_of`)."""
     ny = y.shape[0]
     err = 0.0
     for i in range(ny):
         e = 0.0
         for j in range(7):
             e += _E[j] * K[j, i]
-        sc = atol + rtol * max(abs(y[i]), abs(ynew[i]))
+        sc = floor_of(atol, i) + rtol * max(abs(y[i]), abs(ynew[i]))
         r = h * e / sc
         err += r * r
     return np.sqrt(err / ny)
@@ -271,6 +286,23 @@ def dense(y, K, h, theta, i):
         kj = K[j, i]
         if kj != 0.0:
             acc += kj * theta * (_P[j, 0] + theta * (_P[j, 1] + theta * (_P[j, 2] + theta * _P[j, 3])))
+    return y[i] + h * acc
+
+
+@njit(cache=True, inline="always")
+def dense_weights(theta, w):
+    """The weights of the 7 stage rows in the dense output at t + theta*h, into ``w``: then component i there is
+    :func:`dense_at` (several components at one theta share the polynomial)."""
+    for j in range(7):
+        w[j] = theta * (_P[j, 0] + theta * (_P[j, 1] + theta * (_P[j, 2] + theta * _P[j, 3])))
+
+
+@njit(cache=True, inline="always")
+def dense_at(y, K, h, w, i):
+    """Component i of the dense output at the theta whose weights :func:`dense_weights` gave."""
+    acc = 0.0
+    for j in range(7):
+        acc += K[j, i] * w[j]
     return y[i] + h * acc
 
 

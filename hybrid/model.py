@@ -19,6 +19,7 @@ each tumour reaction's parent species); otherwise only the Monte Carlo holds.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -255,6 +256,21 @@ class ModelSpec:
         """The parameter that holds the tumour's size at infusion (its first clone's, for models that split a
         total by a fraction, such as antigen_escape's B0)."""
         return self.start_of(self.tumour_species[0])
+
+    @property
+    def shared_tumour_start(self) -> int | None:
+        """The column of the tumour's start in the parameter vector when patients that differ only there can
+        share one oracle solve (P(cure) = q^B0 with q that of one cell), else None. Read from the model's
+        description: Kendall's formula applies, the start is only the tumour's initial value (no rate law, phase
+        switch or other species' start names it)."""
+        b0 = self.tumour_start
+        if self.kendall_reactions is None or b0 is None or self.initial_state is not None or not self.rate_laws:
+            return None
+        if b0 in self.breakpoints or self.initial.count(b0) != 1:
+            return None
+        if any(re.search(rf"\b{re.escape(b0)}\b", law) for law in self.rate_laws):
+            return None
+        return self.param_names.index(b0)
 
     def reaction_index(self, reaction: str) -> int:
         return self.reactions.index(reaction)

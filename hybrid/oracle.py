@@ -56,7 +56,8 @@ from .integrator import (
     adaptive_branching_step,
     adaptive_step,
     branching_rhs,
-    dense,
+    dense_at,
+    dense_weights,
     eval_rhs,
     next_step_size,
     segment_stride,
@@ -102,6 +103,23 @@ def keep_step(recs, n, t, h, y, K, nc):
     return recs
 
 
+ORACLE_FLOOR = 1e-2
+"""A species' relative accuracy is kept in the oracle's solve while it holds more than this share of its peak
+so far (times rtol: 1e-8 of the peak at the default rtol 1e-6)."""
+
+
+@njit(cache=True)
+def oracle_floors(floors, y, ns, rtol, atol):
+    """Update the per-component absolute tolerances of the oracle's solve at the state y (see
+    :func:`kendall_solve`): species ORACLE_FLOOR * rtol * their peak so far, rho ``rtol`` (its error is the
+    relative error of e^rho), I relative (``atol``), the table's hazard sum (ns + 3) left uncontrolled."""
+    for i in range(ns):
+        floors[i] = max(floors[i], ORACLE_FLOOR * rtol * abs(y[i]))
+    floors[ns + 1] = rtol
+    floors[ns + 2] = atol
+    floors[ns + 3] = 1e300
+
+
 @njit(cache=True)
 def _log_extinction(rho, log_i_scaled, scale, n0):
     """n0 * log(1 - 1/(e^rho + I)) with I = exp(log_i_scaled + scale), in a stable form."""
@@ -116,9 +134,17 @@ def kendall_solve(rates, p, S, tumour, birth, death, effector, x0, rtol, atol, d
     """The forward solve of Kendall's formula: log P(tumour extinct by t) for each t in the sorted array
     ``t_eval`` (days), written to ``out``; doses as in :mod:`hybrid.dosing`. If ``moments`` has rows, row k
     receives rho(t_k) and log I(t_k), which fix the whole distribution of the tumour size at t_k (see
-    :func:`hybrid.tumour_law`). With ``keep``, returns every step as a record (t0, h, y at t0, the 7 stage rows
-    of K), which the tabulated fast path reads (:mod:`hybrid.tabulated`); else an empty array. The effector's
-    area since day 0 is integrated too (component ns), for that table."""
+    :func:`hybrid.tumour_law`), instead (``out`` is then left as given: the callers that want the law read it
+    on a grid of hundreds of days, where log P's transcendentals were a third of the solve). With ``keep``,
+    returns every step as a record (t0, h, y at t0, the 7 stage rows of K), which the tabulated fast path reads
+    (:mod:`hybrid.tabulated`); else an empty array. The effector's
+    area since day 0 and the summed hazard are integrated for that table only.
+
+    Error control: with ``keep``, every component relative to ``rtol`` (above ``atol``), as the table's hazards
+    need. Without, the control follows what the result depends on (:func:`oracle_floors`): rho absolutely
+    near zero, a species relative to ``rtol`` only above ORACLE_FLOOR times its peak so far (a C of a few cells
+    after a peak of 1e10 moves rho by ~1e-9 a day, but held to relative accuracy it cost a third of the steps),
+    the table's extra components not at all; measured against a rtol-1e-12 solve in benchmarks/bench_exact."""
     nr, ns = S.shape
     IR = ns + 1
     II = ns + 2
@@ -128,17 +154,21 @@ def kendall_solve(rates, p, S, tumour, birth, death, effector, x0, rtol, atol, d
     ctx[CTX_BIRTH] = birth
     ctx[CTX_DEATH] = death
     ctx[CTX_AUC_SPECIES] = effector
-    ctx[CTX_AUC_ON] = 1.0
+    ctx[CTX_AUC_ON] = 1.0 if keep else 0.0
     rstoch = np.zeros(nr, dtype=np.bool_)
     for i in range(ns):
         y[i] = x0[i]
     n0 = x0[tumour]
+    floors = np.full(ny, atol)
+    if not keep:
+        oracle_floors(floors, y, ns, rtol, atol)
     recs = np.empty((128 if keep else 0, segment_stride(ny)))
     nrec = 0
     t = 0.0
     ie = 0
     idose = 0
     keep_moments = moments.shape[0] > 0
+    wts = np.empty(7)
     while ie < t_eval.shape[0] and t_eval[ie] <= 0.0:
         out[ie] = -np.inf if n0 > 0 else 0.0
         if keep_moments:
@@ -151,20 +181,23 @@ def kendall_solve(rates, p, S, tumour, birth, death, effector, x0, rtol, atol, d
     no_reset = np.zeros(0, dtype=np.bool_)
     while t < t_end:
         stepped, t, idose, hh, err, t_new = forward_move(rates, p, S, rstoch, ctx, t, t_end, idose, doses, h, y,
-                                                         ynew, ytmp, K, xs, a, rtol, atol, no_reset)
+                                                         ynew, ytmp, K, xs, a, rtol, floors, no_reset)
         if not stepped:
             continue
+        if not keep:
+            oracle_floors(floors, ynew, ns, rtol, atol)
         if keep:
             recs = keep_step(recs, nrec, t, hh, y, K, ny)
             nrec += 1
         while ie < t_eval.shape[0] and t_eval[ie] <= t_new:
-            th = min(max((t_eval[ie] - t) / hh, 0.0), 1.0)
-            rho = dense(y, K, hh, th, IR)
-            log_i = np.log(max(dense(y, K, hh, th, II), 1e-300))
-            out[ie] = _log_extinction(rho, log_i, ctx[CTX_LOG_SCALE], n0)
+            dense_weights(min(max((t_eval[ie] - t) / hh, 0.0), 1.0), wts)
+            rho = dense_at(y, K, hh, wts, IR)
+            log_i = np.log(max(dense_at(y, K, hh, wts, II), 1e-300))
             if keep_moments:
                 moments[ie, 0] = rho
                 moments[ie, 1] = log_i + ctx[CTX_LOG_SCALE]
+            else:
+                out[ie] = _log_extinction(rho, log_i, ctx[CTX_LOG_SCALE], n0)
             ie += 1
         for k in range(ny):
             y[k] = ynew[k]
@@ -179,7 +212,8 @@ def kendall_solve(rates, p, S, tumour, birth, death, effector, x0, rtol, atol, d
             y[II] *= f
             K[0, II] *= f
     while ie < t_eval.shape[0]:
-        out[ie] = _log_extinction(y[IR], np.log(max(y[II], 1e-300)), ctx[CTX_LOG_SCALE], n0)
+        if not keep_moments:
+            out[ie] = _log_extinction(y[IR], np.log(max(y[II], 1e-300)), ctx[CTX_LOG_SCALE], n0)
         if keep_moments:
             moments[ie, 0] = y[IR]
             moments[ie, 1] = np.log(max(y[II], 1e-300)) + ctx[CTX_LOG_SCALE]
@@ -197,7 +231,7 @@ _BATCH_SIG = types.void(
 )
 
 
-@njit(_BATCH_SIG, cache=True)
+@njit(_BATCH_SIG, cache=True, nogil=True)  # nogil: threads of one process solve batches side by side
 def log_extinction_batch(rates, P, S, tumour, birth, death, effector, X0, rtol, atol, doses, t_eval, out, moments):
     """log P(tumour extinct by t) (Kendall's formula, :func:`kendall_solve`) for each row of P, X0, doses (one
     dose table per patient), out and moments (shape (n, 0, 2) when not wanted)."""
@@ -308,7 +342,7 @@ _BRANCHING_SIG = types.void(
 )
 
 
-@njit(_BRANCHING_SIG, cache=True)
+@njit(_BRANCHING_SIG, cache=True, nogil=True)
 def log_extinction_branching_batch(rates, P, S, tumour, types, table, X0, rtol, atol, doses, t_eval, out):
     """log P(all tumour clones extinct by t) for each row of P, X0, doses and each day of the sorted
     ``t_eval``, into ``out`` (n, len(t_eval)). ``types``: species index of each tumour type; ``table``: the

@@ -159,7 +159,8 @@ def _option_vector(options: SimOptions, prog_level: float = np.inf) -> np.ndarra
 def _log_cure(spec: ModelSpec, b: _Batch, options: SimOptions, t_days: np.ndarray,
               moments: np.ndarray | None = None) -> np.ndarray | None:
     """(n, len(t_days)) log P(cure by t), or None when the model is not linear in the tumour. ``moments``
-    (n, len(t_days), 2), if given, receives rho(t) and log I(t) of Kendall's formula (one tumour species)."""
+    (n, len(t_days), 2), if given, receives rho(t) and log I(t) of Kendall's formula (one tumour species)
+    instead, and None is returned."""
     if not spec.linear_tumour:
         return None
     n = b.P.shape[0]
@@ -180,21 +181,36 @@ def _log_cure(spec: ModelSpec, b: _Batch, options: SimOptions, t_days: np.ndarra
         spec.index(spec.effector), b.X0,
         float(options.rtol), _ATOL, b.doses, t_days, out, np.zeros((n, 0, 2)) if moments is None else moments,
     )
-    _check_solved(spec, b, np.isnan(out).any(axis=1))
-    return out
+    # with the moments asked for, the kernel fills them instead of log P (and marks a failed solve there)
+    _check_solved(spec, b, np.isnan(out).any(axis=1) if moments is None else np.isnan(moments).any(axis=(1, 2)))
+    return None if moments is not None else out
 
 
 def _log_cure_distinct(spec: ModelSpec, b: _Batch, options: SimOptions, t_days: np.ndarray) -> np.ndarray | None:
     """:func:`_log_cure` solved once per distinct patient (parameters and doses): a cohort of identical patients
-    costs one oracle solve, not n."""
-    key = np.concatenate([b.P, b.doses.reshape(b.P.shape[0], -1)], axis=1)
+    costs one oracle solve, not n. Where the model allows it (:attr:`ModelSpec.shared_tumour_start`), patients
+    that differ only in their tumour at infusion count as one: log P(cure) = B0 log q, q one cell's P(cure) from
+    the same solve (the solve never sees B0, so this equals each patient's own solve to the last bit)."""
+    col = spec.shared_tumour_start
+    P = b.P
+    if col is not None:
+        P = P.copy()
+        P[:, col] = 0.0
+    key = np.concatenate([P, b.doses.reshape(b.P.shape[0], -1)], axis=1)
     uniq, first, inverse = np.unique(key, axis=0, return_index=True, return_inverse=True)
+    inverse = inverse.reshape(-1)
     if uniq.shape[0] == key.shape[0]:
         return _log_cure(spec, b, options, t_days)
-    sub = _Batch(np.ascontiguousarray(b.P[first]), np.ascontiguousarray(b.X0[first]),
-                 np.ascontiguousarray(b.doses[first]))
-    out = _log_cure(spec, sub, options, t_days)
-    return None if out is None else out[inverse.reshape(-1)]
+    sub = _Batch(np.ascontiguousarray(b.P[first]), b.X0[first].copy(), np.ascontiguousarray(b.doses[first]))
+    if col is None:
+        out = _log_cure(spec, sub, options, t_days)
+        return None if out is None else out[inverse]
+    tumour = spec.index(spec.tumour)
+    sub.X0[:, tumour] = 1.0
+    log_q = _log_cure(spec, sub, options, t_days)
+    n0 = b.X0[:, tumour][:, None]
+    with np.errstate(invalid="ignore"):  # no tumour: cured, whatever q (0 * -inf on day 0)
+        return np.where(n0 > 0, log_q[inverse] * n0, 0.0)
 
 
 def tabulated_applies(spec: ModelSpec, options: SimOptions) -> bool:
@@ -378,7 +394,7 @@ def cure_probability_exact(params: Parameters | pd.DataFrame | Sequence[Paramete
     if spec.layer_of is not None:  # the layer acts on nothing the tumour sees: the parent's oracle, faster
         parent = _model_of(spec.layer_of, None)
         params, spec = _parent_params(params, parent), parent
-    logp = _log_cure(spec, _prepare(spec, params, options), options, t)
+    logp = _log_cure_distinct(spec, _prepare(spec, params, options), options, t)
     if logp is None:
         return None
     prob = logp if log else np.exp(logp)
@@ -497,6 +513,35 @@ def cytokine_readouts_over_burdens(params: pd.DataFrame, burdens: np.ndarray, t_
     grid). Doses in ``options`` are applied."""
     from .models import cytokines
 
+    args, burdens = _layer_over_burdens(params, burdens, t_days, options, model)
+    out = np.empty((len(params), burdens.shape[0], 3))
+    cytokines.readouts_over_burdens(*args, float(il6_level), out)
+    return out
+
+
+def cytokine_first_burden_reaching(params: pd.DataFrame, burdens: np.ndarray, t_days: np.ndarray,
+                                   peak_level: float, options: SimOptions | None = None,
+                                   model: str | ModelSpec | None = None) -> np.ndarray:
+    """For each patient, the index of the first of the increasing tumour ``burdens`` (cells at infusion) at which
+    its peak IL-6 on the grid ``t_days`` reaches ``peak_level`` (pg/mL); len(burdens) where none does. The same
+    courses as :func:`cytokine_readouts_over_burdens` (peak IL-6 grows with the burden), found by bisection:
+    about log2(len(burdens)) courses per patient instead of one per burden."""
+    from .models import cytokines
+
+    if np.any(np.diff(np.asarray(burdens, dtype=np.float64)) <= 0):
+        raise CartsimError(f"burdens must increase, got {burdens!r}")
+    args, _ = _layer_over_burdens(params, burdens, t_days, options, model)
+    out = np.empty(len(params), dtype=np.int64)
+    cytokines.first_burden_reaching(*args, float(peak_level), out)
+    return out
+
+
+def _layer_over_burdens(params: pd.DataFrame, burdens, t_days, options: SimOptions | None,
+                        model: str | ModelSpec | None) -> tuple[tuple, np.ndarray]:
+    """The kernel arguments shared by the shared-burden cytokine readouts (rates, P, the parent's mean field at
+    the largest burden, the layer's start, the grid, burden factors, sizes and indices) and the burdens."""
+    from .models import cytokines
+
     options = options or SimOptions()
     spec = _model_of(model, params)
     if not spec.linear_tumour or any(sp not in spec.species for sp in cytokines.SPECIES):
@@ -518,13 +563,10 @@ def cytokine_readouts_over_burdens(params: pd.DataFrame, burdens: np.ndarray, t_
         rec = np.ascontiguousarray(rec[:, :, :spec.index(cytokines.SPECIES[0])])
     b = _prepare(spec, table, options)
     k0 = spec.index(cytokines.SPECIES[0])
-    out = np.empty((len(table), burdens.shape[0], 3))
-    cytokines.readouts_over_burdens(spec.rates, b.P, rec, np.ascontiguousarray(b.X0[:, k0:k0 + 3]), t,
-                                    burdens / ref, len(spec.species),
-                                    list(spec.param_names).index(cytokines.PARAMS[0].name),
-                                    list(spec.reactions).index(cytokines.REACTIONS[0]), len(spec.reactions),
-                                    float(il6_level), out)
-    return out
+    args = (spec.rates, b.P, rec, np.ascontiguousarray(b.X0[:, k0:k0 + 3]), t, burdens / ref, len(spec.species),
+            list(spec.param_names).index(cytokines.PARAMS[0].name), list(spec.reactions).index(cytokines.REACTIONS[0]),
+            len(spec.reactions))
+    return args, burdens
 
 
 def solve_trajectory(params: Parameters, t_days: np.ndarray, options: SimOptions | None = None,

@@ -58,7 +58,7 @@ def _below(rho, log_i, n0, level):
     return min(total, 1.0), p_zero
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def progression_free(rho, log_i, n0, level, out):
     """P(size < level at every grid time up to t) for each patient k (rows) and increasing grid time (columns)
     of ``rho`` and ``log_i``, into ``out``: the running minimum of P(size < level), which is exact while a
@@ -79,7 +79,7 @@ def progression_free(rho, log_i, n0, level, out):
             j += 1
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def below_level(rho, log_i, n0, level, out):
     """P(size < level) for each patient k (rows) at each time (columns) of ``rho`` and ``log_i``, into ``out``;
     n0 (cells) and level (cells) per patient."""

@@ -268,7 +268,10 @@ def test_export_sbml_dash_is_standard_output(tmp_path, cli, monkeypatch):
 
 
 # -- items 9, 17, 19: processes, huge times, wording -------------------------------------------------------
-def test_workers_of_a_killed_fit_die_with_it(tmp_path):
+def test_a_killed_fit_leaves_no_process_behind(tmp_path):
+    """A fit computes its rounds on threads of its own process (the exact kernels release the GIL): seen
+    mid-computation it has no child process, so killing it orphans nothing. (Spatial runs do use worker
+    processes: tests/test_reliability.py kills one of those.)"""
     import os
     import signal
     import subprocess
@@ -281,27 +284,23 @@ def test_workers_of_a_killed_fit_die_with_it(tmp_path):
                             env={**os.environ, "MPLBACKEND": "Agg"}, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     parent = psutil.Process(proc.pid)
-
-    def workers():
-        out = []
-        for c in parent.children(recursive=True):
-            try:
-                if "resource_tracker import" not in " ".join(c.cmdline()):
-                    out.append(c)
-            except (psutil.ZombieProcess, psutil.NoSuchProcess):
-                pass
-        return out
-
-    for _ in range(1200):
-        if len(workers()) >= 2:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        cpu = parent.cpu_times()
+        if cpu.user + cpu.system > 6.0:  # past start-up (about 3 s of CPU): simulating rounds
             break
         time.sleep(0.1)
-    everyone = parent.children(recursive=True)
-    assert len(everyone) >= 2, "the fit's pool never started"
+    assert proc.poll() is None, "the fit ended before it was seen computing"
+    children = []
+    for c in parent.children(recursive=True):
+        try:
+            if "resource_tracker import" not in " ".join(c.cmdline()):
+                children.append(c.pid)
+        except (psutil.ZombieProcess, psutil.NoSuchProcess):
+            pass
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    _, alive = psutil.wait_procs(everyone, timeout=15)
-    assert not alive, f"survived their parent: {[p.pid for p in alive]}"
+    assert children == [], f"the fit started processes that could outlive it: {children}"
 
 
 def test_a_curve_beyond_follow_up_is_named(tmp_path):

@@ -144,7 +144,7 @@ def fit_population(spec: FitSpec, quiet: bool = True, workers: int | None = None
     (and ``spec.compare``), each candidate structure (:func:`structures`) is fitted on the
     same data and compared by AIC and BIC; the result is the preferred structure's (lowest BIC), with the
     comparison under ``model_comparison``."""
-    with Backend(workers) as backend:
+    with Backend(workers, threads=True) as backend:  # the exact kernels release the GIL
         candidates = structures(spec)
         if len(candidates) == 1:
             return _fit_population(candidates[0][1], quiet, backend)

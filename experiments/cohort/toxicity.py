@@ -84,6 +84,23 @@ def readouts_over_burdens(params: pd.DataFrame, burdens: np.ndarray, options, mo
             "crs_grade_proxy": grade(r[:, :, 0], tox.grade_thresholds).astype(float)}
 
 
+def severe_over_burdens(params: pd.DataFrame, burdens: np.ndarray, options, model, tox: Toxicity,
+                        severe_grade: int) -> np.ndarray:
+    """Flags (patients, burdens; 1.0 or 0.0) of a proxy grade of at least ``severe_grade`` at each of the
+    increasing tumour ``burdens`` (cells): the grades :func:`readouts_over_burdens` gives, found by bisection on
+    the first burden whose peak IL-6 reaches the grade's threshold (the peak grows with the burden)."""
+    import hybrid
+
+    burdens = np.asarray(burdens, dtype=float)
+    if severe_grade <= 0:
+        return np.ones((len(params), len(burdens)))
+    if severe_grade > len(tox.grade_thresholds):
+        return np.zeros((len(params), len(burdens)))
+    first = hybrid.cytokine_first_burden_reaching(params, burdens, grid(options),
+                                                  tox.grade_thresholds[severe_grade - 1], options, model)
+    return (np.arange(len(burdens))[None, :] >= first[:, None]).astype(float)
+
+
 def grade(peak: np.ndarray, thresholds: Sequence[float]) -> np.ndarray:
     """Proxy grade of each peak IL-6: how many thresholds it reaches (0 .. len(thresholds))."""
     return np.searchsorted(np.asarray(thresholds, float), np.asarray(peak, float), side="right")

@@ -98,9 +98,9 @@ def outcomes(patients: pd.DataFrame, model: str, options: SimOptions, schedule: 
         under = get_model(mspec.layer_of) if mspec.layer_of else mspec
         rec = hybrid.mean_field(table[list(under.param_names)], EXPOSURE_GRID, opts, under)
         cmax[:], auc[:] = (v[:, None] for v in cmax_auc(cells_to_blood(rec[:, :, under.index(under.effector)])))
-        if layer:  # the layer's readouts at every burden from one mean field per patient
-            r = toxicity.readouts_over_burdens(table, burdens, opts, mspec, tox)
-            severe[:] = (r["crs_grade_proxy"] >= severe_grade).astype(float)
+        if layer:  # the layer's grades at every burden from one mean field per patient, by bisection
+            order = np.argsort(burdens, kind="stable")
+            severe[:, order] = toxicity.severe_over_burdens(table, burdens[order], opts, mspec, tox, severe_grade)
     else:  # the tumour acts back: every burden its own course
         effector = mspec.index(mspec.effector)
         for j, b in enumerate(burdens):

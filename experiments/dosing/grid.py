@@ -114,7 +114,8 @@ def _run(spec: DosingSpec, out_dir: Path, workers: int | None, resume: bool, say
     tasks = [(i, j, patients, spec.model, pop.options, s, float(d), spec.burdens, spec.toxicity,
               spec.rule.severe_grade, seeds)
              for i, s in enumerate(spec.schedules) for j, d in enumerate(spec.doses) if (i, j) not in results]
-    with Backend(workers) as backend, tqdm(total=len(tasks), disable=quiet, file=sys.stderr, unit="dose",
+    # threads: a pair's work is kernels that release the GIL (no worker start-up, no pickled tables)
+    with Backend(workers, threads=True) as backend, tqdm(total=len(tasks), disable=quiet, file=sys.stderr, unit="dose",
                                            desc="(schedule, dose) pairs") as bar:
         for _, (i, j, o) in backend.unordered(_cell_task, [(t,) for t in tasks]):
             _keep(chunks, i, j, o)

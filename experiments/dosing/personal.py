@@ -87,7 +87,7 @@ def _run(spec: DoseSpec, out_dir: Path, workers: int | None) -> dict[str, Any]:
                               "rule": {"toxicity_limit": spec.rule.toxicity_limit,
                                        "efficacy_target": spec.rule.efficacy_target, "severe_grade": grade},
                               "schedules": {}}
-    with Backend(workers) as backend:
+    with Backend(workers, threads=True) as backend:  # the kernels release the GIL
         for s in spec.schedules:
             def evaluate(doses, s=s):
                 return backend.map(_task, [(patients, spec.model, opts, s, float(d), spec.burden_cells, tox,

@@ -135,6 +135,55 @@ def _rhs(kill, i_, m_, l_, h_e, s_i, k_i, a_m, h_i2, d_m, s_l, k_l, l_base):
 
 
 @njit(cache=True)
+def _kill_flux(rates, p, rec_i, t, k_param, k_release, full, buf, kill):
+    """The killing flux (tumour cells per day) at each day of ``t`` from one patient's recorded mean field
+    ``rec_i`` (days, the parent's species), into ``kill``: it comes back from the layer's IFNγ release rate
+    (kill = h_E r / (s_I - r))."""
+    h_e, s_i = p[k_param], p[k_param + 1]
+    for j in range(t.shape[0]):
+        for c in range(rec_i.shape[1]):
+            full[c] = rec_i[j, c]
+        rates(t[j], full, p, buf)
+        r = buf[k_release]
+        kill[j] = h_e * r / (s_i - r) if s_i > 0.0 and r < s_i else 0.0
+
+
+@njit(cache=True)
+def _course(p, k_param, kill, scale, y0_i, t, level, stop_peak):
+    """One burden's IL-6 course (the flux ``scale`` times ``kill``) by RK4 on the grid ``t``, the flux linear
+    between points: (peak IL-6, its day, grid points above ``level``), returned as soon as the peak reaches
+    ``stop_peak`` (inf: never)."""
+    h_e, s_i, k_i, a_m, h_i, d_m, s_l, k_l, l_base = (p[k_param], p[k_param + 1], p[k_param + 2],
+                                                      p[k_param + 3], p[k_param + 4], p[k_param + 5],
+                                                      p[k_param + 6], p[k_param + 7], p[k_param + 8])
+    h_i2 = h_i * h_i
+    yi, ym, yl = y0_i[0], y0_i[1], y0_i[2]
+    peak, peak_day = yl, t[0]
+    above = 1.0 if yl > level else 0.0
+    for j in range(t.shape[0] - 1):
+        if peak >= stop_peak:
+            break
+        h = t[j + 1] - t[j]
+        ka, kb = scale * kill[j], scale * kill[j + 1]
+        km = 0.5 * (ka + kb)
+        a1, b1, c1 = _rhs(ka, yi, ym, yl, h_e, s_i, k_i, a_m, h_i2, d_m, s_l, k_l, l_base)
+        a2, b2, c2 = _rhs(km, yi + 0.5 * h * a1, ym + 0.5 * h * b1, yl + 0.5 * h * c1, h_e, s_i, k_i, a_m, h_i2,
+                          d_m, s_l, k_l, l_base)
+        a3, b3, c3 = _rhs(km, yi + 0.5 * h * a2, ym + 0.5 * h * b2, yl + 0.5 * h * c2, h_e, s_i, k_i, a_m, h_i2,
+                          d_m, s_l, k_l, l_base)
+        a4, b4, c4 = _rhs(kb, yi + h * a3, ym + h * b3, yl + h * c3, h_e, s_i, k_i, a_m, h_i2, d_m, s_l, k_l,
+                          l_base)
+        yi += h * (a1 + 2.0 * a2 + 2.0 * a3 + a4) / 6.0
+        ym += h * (b1 + 2.0 * b2 + 2.0 * b3 + b4) / 6.0
+        yl += h * (c1 + 2.0 * c2 + 2.0 * c3 + c4) / 6.0
+        if yl > peak:
+            peak, peak_day = yl, t[j + 1]
+        if yl > level:
+            above += 1.0
+    return peak, peak_day, above
+
+
+@njit(cache=True, nogil=True)
 def readouts_over_burdens(rates, P, rec, y0, t, scale, n_species, k_param, k_release, n_reactions, level, out):
     """IL-6 readouts of each patient (rows of ``P``) at tumour burdens ``scale`` times the one its mean field
     ``rec`` (patients, days ``t``, the parent's species, which come first) was solved at, the layer starting
@@ -142,54 +191,43 @@ def readouts_over_burdens(rates, P, rec, y0, t, scale, n_species, k_param, k_rel
     ``level`` (grid points above it times the step).
 
     The carrying model's tumour is linear and the layer acts on nothing, so N and C, and the killing flux per
-    tumour cell at infusion, do not depend on the burden: the flux at burden s B0 is s times the recorded one.
-    The recorded flux comes back from the layer's IFNγ release rate (kill = h_E r / (s_I - r)); the layer's three
-    species are then integrated for all burdens at once by RK4 on the recording grid, the flux linear between
-    points."""
-    n, n_t, n_parent = rec.shape
-    nb = scale.shape[0]
+    tumour cell at infusion, do not depend on the burden: the flux at burden s B0 is s times the recorded one
+    (:func:`_kill_flux`); the layer's three species are then integrated for each burden (:func:`_course`)."""
+    n, n_t, _ = rec.shape
     buf = np.empty(n_reactions)
     kill = np.empty(n_t)
     full = np.zeros(n_species)
-    yi, ym, yl = np.empty(nb), np.empty(nb), np.empty(nb)
-    peak, peak_day, above = np.empty(nb), np.empty(nb), np.empty(nb)
+    step = t[1] - t[0] if n_t > 1 else 0.0
     for i in range(n):
-        p = P[i]
-        h_e, s_i, k_i, a_m, h_i, d_m, s_l, k_l, l_base = (p[k_param], p[k_param + 1], p[k_param + 2],
-                                                          p[k_param + 3], p[k_param + 4], p[k_param + 5],
-                                                          p[k_param + 6], p[k_param + 7], p[k_param + 8])
-        h_i2 = h_i * h_i
-        for j in range(n_t):
-            for c in range(n_parent):
-                full[c] = rec[i, j, c]
-            rates(t[j], full, p, buf)
-            r = buf[k_release]
-            kill[j] = h_e * r / (s_i - r) if s_i > 0.0 and r < s_i else 0.0
-        for k in range(nb):
-            yi[k], ym[k], yl[k] = y0[i, 0], y0[i, 1], y0[i, 2]
-            peak[k], peak_day[k] = yl[k], t[0]
-            above[k] = 1.0 if yl[k] > level else 0.0
-        for j in range(n_t - 1):
-            h = t[j + 1] - t[j]
-            for k in range(nb):
-                ka, kb = scale[k] * kill[j], scale[k] * kill[j + 1]
-                km = 0.5 * (ka + kb)
-                a1, b1, c1 = _rhs(ka, yi[k], ym[k], yl[k], h_e, s_i, k_i, a_m, h_i2, d_m, s_l, k_l, l_base)
-                a2, b2, c2 = _rhs(km, yi[k] + 0.5 * h * a1, ym[k] + 0.5 * h * b1, yl[k] + 0.5 * h * c1, h_e, s_i,
-                                  k_i, a_m, h_i2, d_m, s_l, k_l, l_base)
-                a3, b3, c3 = _rhs(km, yi[k] + 0.5 * h * a2, ym[k] + 0.5 * h * b2, yl[k] + 0.5 * h * c2, h_e, s_i,
-                                  k_i, a_m, h_i2, d_m, s_l, k_l, l_base)
-                a4, b4, c4 = _rhs(kb, yi[k] + h * a3, ym[k] + h * b3, yl[k] + h * c3, h_e, s_i, k_i, a_m, h_i2,
-                                  d_m, s_l, k_l, l_base)
-                yi[k] += h * (a1 + 2.0 * a2 + 2.0 * a3 + a4) / 6.0
-                ym[k] += h * (b1 + 2.0 * b2 + 2.0 * b3 + b4) / 6.0
-                yl[k] += h * (c1 + 2.0 * c2 + 2.0 * c3 + c4) / 6.0
-                if yl[k] > peak[k]:
-                    peak[k], peak_day[k] = yl[k], t[j + 1]
-                if yl[k] > level:
-                    above[k] += 1.0
-        step = t[1] - t[0] if n_t > 1 else 0.0
-        for k in range(nb):
-            out[i, k, 0] = peak[k]
-            out[i, k, 1] = peak_day[k]
-            out[i, k, 2] = above[k] * step
+        _kill_flux(rates, P[i], rec[i], t, k_param, k_release, full, buf, kill)
+        for k in range(scale.shape[0]):
+            peak, peak_day, above = _course(P[i], k_param, kill, scale[k], y0[i], t, level, np.inf)
+            out[i, k, 0] = peak
+            out[i, k, 1] = peak_day
+            out[i, k, 2] = above * step
+
+
+@njit(cache=True, nogil=True)
+def first_burden_reaching(rates, P, rec, y0, t, scale, n_species, k_param, k_release, n_reactions, peak_level,
+                          out):
+    """For each patient, as :func:`readouts_over_burdens` takes them, the index of the first of the increasing
+    burden ``scale`` factors whose peak IL-6 reaches ``peak_level`` (pg/mL), len(scale) if none, into ``out``.
+
+    The layer is cooperative (engagement raises IFNγ, IFNγ the activated pool, the pool IL-6) and the flux grows
+    with the burden, so the peak does too (comparison theorem): a bisection over the burdens finds the index
+    with log2 of their number courses, each stopped once the peak reaches the level."""
+    n, n_t, _ = rec.shape
+    buf = np.empty(n_reactions)
+    kill = np.empty(n_t)
+    full = np.zeros(n_species)
+    for i in range(n):
+        _kill_flux(rates, P[i], rec[i], t, k_param, k_release, full, buf, kill)
+        lo, hi = 0, scale.shape[0]  # the answer is in [lo, hi]
+        while lo < hi:
+            mid = (lo + hi) // 2
+            peak, _, _ = _course(P[i], k_param, kill, scale[mid], y0[i], t, np.inf, peak_level)
+            if peak >= peak_level:
+                hi = mid
+            else:
+                lo = mid + 1
+        out[i] = lo

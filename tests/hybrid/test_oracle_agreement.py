@@ -99,8 +99,31 @@ def test_identical_patients_share_one_oracle_solve_with_the_same_result():
     a = Parameters.from_preset("kimmel2021", r_B=0.11)
     b = Parameters.from_preset("kimmel2021", r_B=0.12)
     rows = [a, b, a, a, b]
-    opts = SimOptions(doses=(Dose(day=28.0, car_t_cells=1e8),))
+    # the general path (the tabulated one reads P(cure) off its own table's solve)
+    opts = SimOptions(doses=(Dose(day=28.0, car_t_cells=1e8),), tabulated=False)
     got = simulate_batch(rows, list(range(5)), opts)["p_cure_exact"].to_numpy()
-    want = cure_probability_exact(rows, opts.t_end, opts)
+    want = [cure_probability_exact(r, opts.t_end, opts) for r in rows]
     assert got[0] != got[1]
     np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("model", ["kimmel2021", "kimmel2021_crs", "multiphasic_ck"])
+def test_patients_differing_only_in_tumour_share_one_solve(model):
+    """Patients that differ only in their tumour at infusion share one oracle solve (P(cure) = q^B0, the model's
+    tumour start found from its description): equal to each patient's own solve to 1e-9 relative (in log P, so
+    also where P underflows), over days and burdens from 1 to 1e12 cells, with a second dose."""
+    from hybrid import get_model
+
+    spec = get_model(model)
+    b0 = spec.tumour_start
+    assert spec.shared_tumour_start == spec.param_names.index(b0)
+    base = Parameters.from_preset(spec.presets and next(iter(spec.presets)) or None, model=model)
+    other = base.replace(**{spec.param_names[0]: base[spec.param_names[0]] * 1.1})
+    rows = [p.replace(**{b0: v}) for p in (base, other) for v in (1.0, 3.0, 1e4, 1e9, 1e12)]
+    opts = SimOptions(doses=(Dose(day=21.0, car_t_cells=5e7),))
+    days = np.array([0.0, 10.0, 60.0, 365.0, 730.0])
+    shared = cure_probability_exact(rows, days, opts, log=True)
+    alone = np.array([cure_probability_exact(r, days, opts, log=True) for r in rows])
+    finite = np.isfinite(alone)
+    assert (np.isfinite(shared) == finite).all() and (alone[:, 1:] < 0).any()
+    np.testing.assert_allclose(shared[finite], alone[finite], rtol=1e-9, atol=0.0)

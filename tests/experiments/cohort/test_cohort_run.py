@@ -311,18 +311,22 @@ def test_out_that_is_a_file_exits_2(tmp_path, capsys, command):
 
 def test_exact_only_run_streams_the_same_exact_summary(tmp_path):
     """An exact-only cohort samples the same patients and gives them the same exact P(cure) as the full run;
-    its summary (streamed over the table) matches the full run's per group."""
+    its summary (streamed over the table) matches the full run's per group. The full run reads P(cure) off the
+    tabulated solve, the exact-only run off the oracle's own (looser floors on negligible components): each is
+    within 5e-6 of a rtol-1e-12 reference (benchmarks.compare_trees --workload exact measures 4.7e-6 and
+    1.9e-6), so they agree to 1e-5."""
     sets = ["cohort.n=90", "output.figures=false"]
     full = run_config(cfg("kimmel2021_pfs"), sets, tmp_path / "full", workers=2)
     exact = run_config(cfg("kimmel2021_pfs"), [*sets, "cohort.exact_only=true"], tmp_path / "exact", workers=2)
     a = pd.read_parquet(tmp_path / "full" / "patients.parquet")
     b = pd.read_parquet(tmp_path / "exact" / "patients.parquet")
-    np.testing.assert_array_equal(a["p_cure_exact"], b["p_cure_exact"])
+    np.testing.assert_array_equal(a["group"], b["group"])
+    np.testing.assert_allclose(a["p_cure_exact"], b["p_cure_exact"], rtol=0, atol=1e-5)
     assert b["outcome"].isna().all()
     for g in ("slow", "medium", "fast"):
         fs, es = full["groups"][g], exact["groups"][g]
         assert es["n"] == fs["n"] == 30
-        assert es["p_cure_exact_mean"] == pytest.approx(fs["p_cure_exact_mean"], rel=1e-12)
-        assert es["p_cure_exact_se"] == pytest.approx(fs["p_cure_exact_se"], rel=1e-12)
+        assert es["p_cure_exact_mean"] == pytest.approx(fs["p_cure_exact_mean"], rel=0, abs=1e-5)
+        assert es["p_cure_exact_se"] == pytest.approx(fs["p_cure_exact_se"], rel=0, abs=1e-5)
         assert "p_cure" not in es
     assert exact["overall"]["p_cure_exact_mean"] == pytest.approx(b["p_cure_exact"].mean(), rel=1e-12)
