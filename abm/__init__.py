@@ -12,7 +12,6 @@ from hybrid import jitcache
 
 jitcache.refresh(Path(__file__).parent)
 
-from .model import REPORTERS, TumourModel, Vessel  # noqa: E402
 from .params import (  # noqa: E402
     PARAMS,
     Param,
@@ -22,8 +21,20 @@ from .params import (  # noqa: E402
     parse_value,
     validate_params,
 )
-from .reference import ReferenceTumourModel  # noqa: E402
 from .scenarios import SCENARIOS, scenario_params  # noqa: E402
+
+_MESA = {"REPORTERS": "model", "TumourModel": "model", "Vessel": "model", "ReferenceTumourModel": "reference"}
+
+
+def __getattr__(name: str):
+    """The models load Mesa on first use, not on ``import abm``: a command line reading the spatial parameters
+    (``cartsim --help``, ``cartsim cure``) does not pay Mesa's start-up (about 0.3 s)."""
+    if name in _MESA:
+        from importlib import import_module
+
+        return getattr(import_module(f".{_MESA[name]}", __name__), name)
+    raise AttributeError(f"module 'abm' has no attribute {name!r}")
+
 
 __all__ = [
     "PARAMS",

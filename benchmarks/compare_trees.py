@@ -1,7 +1,7 @@
 """Speed of the working tree against an earlier commit, in one run: did a refactoring cost speed?
 
     python -m benchmarks.compare_trees --ref HEAD~1 [--rounds 3] [--n-mc 5000] [--n-oracle 20000]
-    python -m benchmarks.compare_trees --ref REV --workload exact|fit|dosing [--json OUT.json]
+    python -m benchmarks.compare_trees --ref REV --workload exact|fit|dosing|spatial [--json OUT.json]
 
 The commit is checked out into a temporary git worktree; each round runs the same workload (hybrid Monte Carlo
 of identical Kimmel patients, exact SSA, and the exact oracle on a varied cohort) once per tree, in fresh
@@ -123,16 +123,34 @@ if __name__ == "__main__":
     print(json.dumps({"dosing_nomogram_seconds_2_cores": r["seconds"]}))
 """
 
-WORKLOADS = {"mc": WORKLOAD, "exact": EXACT_WORKLOAD, "fit": FIT_WORKLOAD, "dosing": DOSING_WORKLOAD}
+SPATIAL_WORKLOAD = r"""
+import json, time
+from abm.model import TumourModel
+from abm.scenarios import scenario_params
+if __name__ == "__main__":
+    # bench_abm's workload at 400², spelled out: the reference tree's bench_abm may time another one
+    p = scenario_params("mixed_negative", {"width": 400, "height": 400, "route": "intratumoural",
+                                           "injection_radius_frac": 1.0})
+    TumourModel(seed=0, **scenario_params("mixed_negative", {"width": 20, "height": 20})).step()  # JIT warm-up
+    m = TumourModel(seed=1, **p)
+    t0 = time.perf_counter()
+    for _ in range(40):
+        m.step()
+    print(json.dumps({"spatial_400_steps_per_s": 40 / (time.perf_counter() - t0),
+                      "spatial_400_tumour_cells_end": m.tumour_cells}))
+"""
+
+WORKLOADS = {"mc": WORKLOAD, "exact": EXACT_WORKLOAD, "fit": FIT_WORKLOAD, "dosing": DOSING_WORKLOAD,
+             "spatial": SPATIAL_WORKLOAD}
 """mc: the Monte Carlo and oracle rates (one core); exact: issue 25's exact-path rates (oracle per core for
 varied, tumour-start-only and tumour-rate-only patients; exact-only ``cartsim run`` of the Fig. 3b config on 1
 and 2 workers; a varied hybrid cohort on 1); fit: the rounds of ``calibrate_pfs.toml`` on 2 cores; dosing: the
-20 x 20 x 3 nomogram on 2 cores."""
+20 x 20 x 3 nomogram on 2 cores; spatial: 40 steps of the 400² spatial benchmark on a persisting tumour."""
 
 
 def _run(tree: Path, n_mc: int, n_oracle: int, workload: str = "mc", n_cohort: int = 60_000,
          n_hybrid: int = 3000) -> dict[str, float]:
-    one_core = workload in ("mc", "exact")  # per-core rates: Numba's own threads off
+    one_core = workload in ("mc", "exact", "spatial")  # per-core rates: Numba's own threads off
     env = {**os.environ, "PYTHONPATH": str(tree), **({"NUMBA_NUM_THREADS": "1"} if one_core else {})}
     args = {"mc": [str(n_mc), str(n_oracle)], "exact": [str(n_cohort), str(n_oracle), str(n_hybrid)]}.get(workload, [])
     out = subprocess.run([sys.executable, "-c", WORKLOADS[workload], *args], cwd=tree, env=env,

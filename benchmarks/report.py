@@ -132,7 +132,7 @@ def _other_targets(results: dict[str, Any]) -> list[tuple[str, float, str, float
                     False))
         at400 = [r for r in rows if r["size"] == 400]
         if at400:
-            out.append(("spatial: steps/s at 400²", at400[0]["steps_per_s"], "", 300.0, False))
+            out.append(("spatial: steps/s at 400², persisting tumour", at400[0]["steps_per_s"], "", 300.0, False))
     dosing = results.get("dosing")
     if dosing:
         out.append(("dosing nomogram (20 x 20 x 3 cells, 1000 patients each) on 2 cores, seconds",

@@ -4,6 +4,7 @@ log(-log) Greenwood intervals (lifelines), Newcombe differences. Days throughout
 from __future__ import annotations
 
 import math
+from statistics import NormalDist
 
 import numpy as np
 
@@ -12,9 +13,7 @@ def wilson(k: int, n: int, conf: float = 0.95) -> tuple[float, float]:
     """Wilson score interval for a binomial proportion k/n."""
     if n == 0:
         return (math.nan, math.nan)
-    from scipy import stats  # imported where used: command-line start-up and workers stay lighter
-
-    z = stats.norm.ppf(0.5 + conf / 2)
+    z = NormalDist().inv_cdf(0.5 + conf / 2)  # the standard library's: scipy.stats costs 0.2 s to import
     p = k / n
     den = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / den

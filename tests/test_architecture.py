@@ -179,3 +179,25 @@ def test_tests_import_no_other_test_module():
                 [node.module or ""] if isinstance(node, ast.ImportFrom) else []
             bad = [m for m in mods if m.split(".")[-1] in names]
             assert not bad, f"{path.relative_to(tests)} imports the test module(s) {bad}"
+
+
+def test_the_registry_holds_every_model_module_under_its_own_name():
+    """A module of hybrid/models defines MODEL (except the cytokine layer) and is registered under the model's
+    name, so the registry can load a model from its name alone."""
+    modules = {p.stem for p in (ROOT / "hybrid" / "models").glob("*.py")} - {"__init__", "cytokines"}
+    assert set(MODELS) == modules
+    for name, spec in MODELS.items():
+        assert isinstance(spec, ModelSpec) and spec.name == name
+
+
+def test_a_command_on_one_model_loads_no_other_model_and_no_mesa():
+    """`cartsim cure` (the default model) imports that model's module only, and not Mesa (the spatial model's)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from experiments.cli import main; main(['cure', '--n', '5', '--workers', '1']); "
+            "print(sorted(m for m in sys.modules if m.startswith(('hybrid.models.', 'mesa', 'abm.model'))))")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    loaded = ast.literal_eval(proc.stdout.strip().splitlines()[-1])
+    assert loaded == ["hybrid.models.cytokines", "hybrid.models.kimmel2021"]  # cytokines: the readout names

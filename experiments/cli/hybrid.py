@@ -32,8 +32,8 @@ _SEED = Interval(lo=0, integer=True)
 
 def register(sub: argparse._SubParsersAction) -> None:
     common = argparse.ArgumentParser(add_help=False)
-    presets = "; ".join(f"{m}: {', '.join(s.presets)}" for m, s in MODELS.items())
-    common.add_argument("--preset", default=None, help=f"parameter preset (default: the model's first) - {presets}")
+    common.add_argument("--preset", default=None,
+                        help="parameter preset (default: the model's first; `cartsim models NAME` lists them)")
     common.add_argument("--model", default=DEFAULT_MODEL, choices=sorted(MODELS), help="reaction model")
     add_sbml_options(common)
     common.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
