@@ -246,6 +246,9 @@ EXACT_TARGETS: dict[str, tuple[str, float, bool]] = {
     "hybrid_varied_per_s_core": ("varied hybrid cohort (Fig. 3b config), patients/s/core", 20_000, False),
     "fit_round_per_s_2_cores": ("fit round (calibrate_pfs.toml), virtual patients/s on 2 cores", 20_000, False),
     "dosing_nomogram_seconds_2_cores": ("dosing nomogram 20 x 20 x 3 x 1000, s on 2 cores", 10.0, True),
+    "spatial_400_steps_per_s": ("spatial model at 400², persisting tumour (bench_abm's workload), steps/s", 300,
+                                False),
+    "mc_per_s": ("hybrid Monte Carlo of identical patients (tabulated path), patients/s/core", float("nan"), False),
     "error_p_cure_max": ("max abs error of P(cure) vs rtol 1e-12 (weekly to day 730)", float("nan"), True),
     "error_pfs_max": ("max abs error of the exact PFS curve vs rtol 1e-12 (monthly)", float("nan"), True),
 }
@@ -253,8 +256,8 @@ EXACT_TARGETS: dict[str, tuple[str, float, bool]] = {
 
 
 def _exact_path(c: dict[str, Any] | None) -> list[str]:
-    """The exact-path section: ``benchmarks.compare_trees`` workloads (exact, fit, dosing) of this tree beside the
-    reference commit, each row against its target."""
+    """The exact-path section: ``benchmarks.compare_trees`` workloads (exact, fit, dosing, spatial, mc) of this
+    tree beside the reference commit, each row against its target."""
     if not c:
         return []
     lines = ["## Exact path (issue 25)", "",

@@ -65,16 +65,32 @@ def exposure_table(df: pd.DataFrame, early_day: float = EARLY_DAY) -> pd.DataFra
     return out
 
 
+def bootstrap_medians(x: np.ndarray, rng: np.random.Generator, n_boot: int = N_BOOT) -> np.ndarray:
+    """Medians of ``n_boot`` bootstrap resamples of ``x``, drawn from their exact distribution without building
+    the resamples: a resample's k-th smallest value is sorted(x)[floor(n U_(k))], where U_(k), the k-th smallest
+    of n uniforms, is Beta(k, n - k + 1), and the next one above it is U_(k) + (1 - U_(k)) (1 - V^(1/(n-k))) with
+    V uniform. O(n log n + n_boot) time and memory; resampling costs n_boot x n (16 GB at a million patients)."""
+    s = np.sort(np.asarray(x, float))
+    n = s.size
+    k = (n + 1) // 2
+    u = rng.beta(k, n - k + 1, n_boot)
+    lower = s[np.minimum((u * n).astype(np.int64), n - 1)]
+    if n % 2:
+        return lower
+    with np.errstate(divide="ignore"):  # V = 0: the next value is the largest
+        u2 = u + (1.0 - u) * -np.expm1(np.log(rng.random(n_boot)) / (n - k))
+    return 0.5 * (lower + s[np.minimum((u2 * n).astype(np.int64), n - 1)])
+
+
 def ratio_of_medians(a: np.ndarray, b: np.ndarray, rng: np.random.Generator, n_boot: int = N_BOOT,
                      conf: float = 0.95) -> dict[str, float | None]:
-    """median(a) / median(b) with a percentile bootstrap interval (each group resampled on its own)."""
+    """median(a) / median(b) with a percentile bootstrap interval (each group resampled on its own,
+    :func:`bootstrap_medians`)."""
     a, b = np.asarray(a, float), np.asarray(b, float)
     if a.size < 2 or b.size < 2 or np.median(b) <= 0:
         return {"estimate": None, "low": None, "high": None}
-    ia = rng.integers(0, a.size, size=(n_boot, a.size))
-    ib = rng.integers(0, b.size, size=(n_boot, b.size))
     with np.errstate(divide="ignore", invalid="ignore"):
-        boot = np.median(a[ia], axis=1) / np.median(b[ib], axis=1)
+        boot = bootstrap_medians(a, rng, n_boot) / bootstrap_medians(b, rng, n_boot)
     lo, hi = np.nanquantile(boot, [(1 - conf) / 2, (1 + conf) / 2])
     return {"estimate": float(np.median(a) / np.median(b)), "low": float(lo), "high": float(hi)}
 
