@@ -144,7 +144,8 @@ def kendall_solve(rates, p, S, tumour, birth, death, effector, x0, rtol, atol, d
     need. Without, the control follows what the result depends on (:func:`oracle_floors`): rho absolutely
     near zero, a species relative to ``rtol`` only above ORACLE_FLOOR times its peak so far (a C of a few cells
     after a peak of 1e10 moves rho by ~1e-9 a day, but held to relative accuracy it cost a third of the steps),
-    the table's extra components not at all; measured against a rtol-1e-12 solve in benchmarks/bench_exact."""
+    the table's extra components not at all; measured against a rtol-1e-12 solve by
+    ``benchmarks.compare_trees --workload exact``."""
     nr, ns = S.shape
     IR = ns + 1
     II = ns + 2
