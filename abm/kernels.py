@@ -65,18 +65,25 @@ def rule_vector(p: dict[str, Any]) -> np.ndarray:
 
 
 @njit(cache=True)
-def _free_neighbour(x, y, first, second, rng):
+def _free_neighbour(x, y, first, second, rng, free):
     """A uniformly random one of the 8 neighbours of (x, y) where both ``first`` and ``second`` are 0/False
-    (one draw among those found), or (-1, -1) when none is free."""
+    (one draw among those found, in neighbour order), or (-1, -1) when none is free. ``free``: scratch of >= 8
+    int64 (a fresh array per call was a heap allocation per division)."""
     w, h = first.shape
-    free = np.empty(8, dtype=np.int64)
     m = 0
-    for k in range(8):
-        u = x + _DX[k]
-        v = y + _DY[k]
-        if 0 <= u < w and 0 <= v < h and not first[u, v] and not second[u, v]:
+    if 0 < x < w - 1 and 0 < y < h - 1:
+        for k in range(8):  # inside: counted without branches (whether a site is free is a coin toss)
+            u = x + _DX[k]
+            v = y + _DY[k]
             free[m] = k
-            m += 1
+            m += (first[u, v] == 0) & (second[u, v] == 0)
+    else:
+        for k in range(8):
+            u = x + _DX[k]
+            v = y + _DY[k]
+            if 0 <= u < w and 0 <= v < h and not first[u, v] and not second[u, v]:
+                free[m] = k
+                m += 1
     if m == 0:
         return -1, -1
     k = free[int(uniform(rng) * m)]
@@ -203,7 +210,7 @@ def car_t_phase(car, hits, div, tclass, antigen, base, timer, dist, rng, prm, sc
                     if prm[P_BYSTANDER] > 0.0:
                         kills += _bystander(x, y, tclass, antigen, base, timer, rng, prm[P_BYSTANDER])
                     if div[x, y] < prm[P_DIV_LIMIT] and uniform(rng) < prm[P_DIV]:
-                        fx, fy = _free_neighbour(x, y, car, tclass, rng)
+                        fx, fy = _free_neighbour(x, y, car, tclass, rng, ties)
                         if fx >= 0:
                             div[x, y] += 1
                             car[fx, fy] = 1 | ACTED
@@ -219,19 +226,29 @@ def car_t_phase(car, hits, div, tclass, antigen, base, timer, dist, rng, prm, sc
             ty = -1
             if d0 <= rng_sites and uniform(rng) < prm[P_BIAS]:
                 # uphill the chemokine: a uniformly random one of the neighbours nearest the tumour (one draw)
-                best = 1 << 30
                 m = 0
-                for k in range(8):
-                    u = x + _DX[k]
-                    v = y + _DY[k]
-                    if 0 <= u < w and 0 <= v < h:
-                        d = dist[u, v]
-                        if d < best:
-                            best = d
-                            m = 0
-                        if d == best:
-                            ties[m] = k
-                            m += 1
+                if 0 < x < w - 1 and 0 < y < h - 1:
+                    # inside: the nearest distance first, then the ties in the same order, without the
+                    # unpredictable branches of a running minimum (the choice is the same)
+                    best = dist[x + _DX[0], y + _DY[0]]
+                    for k in range(1, 8):
+                        best = min(best, dist[x + _DX[k], y + _DY[k]])
+                    for k in range(8):
+                        ties[m] = k
+                        m += dist[x + _DX[k], y + _DY[k]] == best
+                else:
+                    best = 1 << 30
+                    for k in range(8):
+                        u = x + _DX[k]
+                        v = y + _DY[k]
+                        if 0 <= u < w and 0 <= v < h:
+                            d = dist[u, v]
+                            if d < best:
+                                best = d
+                                m = 0
+                            if d == best:
+                                ties[m] = k
+                                m += 1
                 k = ties[int(uniform(rng) * m)]
                 tx = x + _DX[k]
                 ty = y + _DY[k]
@@ -270,6 +287,7 @@ def tumour_phase(tclass, antigen, base, timer, vessel, rng, prm, scratch) -> int
     births = 0
     neg_below = prm[P_NEG_BELOW]
     high_at = prm[P_HIGH_AT]
+    free = np.empty(8, dtype=np.int64)
     for s in order:
         x = s // h
         y = s % h
@@ -283,7 +301,7 @@ def tumour_phase(tclass, antigen, base, timer, vessel, rng, prm, scratch) -> int
             antigen[x, y] = 0.0
             tclass[x, y] = 3
         if uniform(rng) < prm[P_TUM_DIV]:
-            fx, fy = _free_neighbour(x, y, tclass, vessel, rng)
+            fx, fy = _free_neighbour(x, y, tclass, vessel, rng, free)
             if fx >= 0:
                 a = base[x, y]
                 if prm[P_PERM_LOSS] > 0.0 and uniform(rng) < prm[P_PERM_LOSS]:

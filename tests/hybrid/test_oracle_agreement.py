@@ -127,3 +127,20 @@ def test_patients_differing_only_in_tumour_share_one_solve(model):
     finite = np.isfinite(alone)
     assert (np.isfinite(shared) == finite).all() and (alone[:, 1:] < 0).any()
     np.testing.assert_allclose(shared[finite], alone[finite], rtol=1e-9, atol=0.0)
+
+
+def test_a_tumour_start_that_enters_the_dynamics_is_not_shared():
+    """Sharing is refused where the model's description lets B0 act beyond the tumour's initial value: named in
+    a rate law, a phase switch, or another species' start; or where Kendall's formula does not apply."""
+    from dataclasses import replace
+
+    from hybrid import get_model
+
+    spec = get_model("kimmel2021")
+    assert spec.shared_tumour_start is not None
+    laws = list(spec.rate_laws)
+    laws[1] = f"({laws[1]}) * B0 / B0"
+    assert replace(spec, rate_laws=tuple(laws)).shared_tumour_start is None
+    assert replace(spec, initial=tuple("B0" if n == "C0" else n for n in spec.initial)).shared_tumour_start is None
+    assert get_model("kimmel2021_bfeedback").shared_tumour_start is None  # B acts on C: no Kendall formula
+    assert get_model("antigen_escape").shared_tumour_start is None  # the start is split between clones
