@@ -137,8 +137,8 @@ def kendall_solve(rates, p, S, tumour, birth, death, effector, x0, rtol, atol, d
     :func:`hybrid.tumour_law`), instead (``out`` is then left as given: the callers that want the law read it
     on a grid of hundreds of days, where log P's transcendentals were a third of the solve). With ``keep``,
     returns every step as a record (t0, h, y at t0, the 7 stage rows of K), which the tabulated fast path reads
-    (:mod:`hybrid.tabulated`); else an empty array. The effector's
-    area since day 0 and the summed hazard are integrated for that table only.
+    (:mod:`hybrid.tabulated`); else an empty array. The effector's area since day 0 and the summed hazard
+    are integrated for that table only.
 
     Error control: with ``keep``, every component relative to ``rtol`` (above ``atol``), as the table's hazards
     need. Without, the control follows what the result depends on (:func:`oracle_floors`): rho absolutely
@@ -213,11 +213,11 @@ def kendall_solve(rates, p, S, tumour, birth, death, effector, x0, rtol, atol, d
             y[II] *= f
             K[0, II] *= f
     while ie < t_eval.shape[0]:
-        if not keep_moments:
-            out[ie] = _log_extinction(y[IR], np.log(max(y[II], 1e-300)), ctx[CTX_LOG_SCALE], n0)
         if keep_moments:
             moments[ie, 0] = y[IR]
             moments[ie, 1] = np.log(max(y[II], 1e-300)) + ctx[CTX_LOG_SCALE]
+        else:
+            out[ie] = _log_extinction(y[IR], np.log(max(y[II], 1e-300)), ctx[CTX_LOG_SCALE], n0)
         ie += 1
     if ctx[CTX_FAILED] != 0.0:  # the solve gave up: NaN, which the Python entry points report as an error
         out[:] = np.nan
