@@ -4,8 +4,9 @@ Solves/s per core and the largest relative difference between the two.
 
 cartsim is timed two ways: ``hybrid.solve_trajectory`` one call per solve (the public API; each call also
 builds a pandas DataFrame), and the jitted kernel in a batch through ``hybrid.cure_probability_exact`` on a
-DataFrame of patients that differ only in the last digits of K_C (the same integrator carrying the mean field
-plus Kendall's two integrals; identical patients would share one solve and time nothing)."""
+DataFrame of patients whose K_C differs by a relative 1e-12 per patient, at most 2e-8 (the same integrator
+carrying the mean field plus Kendall's two integrals; identical patients would share one solve and time
+nothing)."""
 
 from __future__ import annotations
 
