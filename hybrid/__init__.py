@@ -22,8 +22,8 @@ from .paramspec import ParamSpec  # noqa: E402
 
 _SIMULATE = ("RESULT_COLUMNS", "PatientResult", "SpawnedSeeds", "cure_probability_exact",
              "cytokine_first_burden_reaching", "cytokine_readouts_over_burdens", "effector_per_ul",
-             "mean_field", "progression_free_exact", "simulate_batch", "simulate_patient", "solve_trajectory",
-             "tumour_below_exact")
+             "layer_course", "mean_field", "progression_free_exact", "simulate_batch", "simulate_patient",
+             "solve_trajectory", "tumour_below_exact")
 
 
 def __getattr__(name: str):
@@ -55,6 +55,7 @@ __all__ = [
     "cytokine_first_burden_reaching",
     "cytokine_readouts_over_burdens",
     "effector_per_ul",
+    "layer_course",
     "mean_field",
     "progression_free_exact",
     "get_model",

@@ -30,8 +30,8 @@ from .integrator import (
     RatesFn,
     adaptive_step,
     crossing,
-    dense,
     dense_all,
+    dense_row,
     eval_rhs,
     extremum,
     next_step_size,
@@ -215,8 +215,7 @@ def _record(rec_t, rec, irec, t_hi, y0, K, h, t0, ns):
     """Fill trajectory rows for record times in (t0, t_hi] from the dense output of the current step."""
     while irec < rec_t.shape[0] and rec_t[irec] < t_hi:
         th = (rec_t[irec] - t0) / h if h > 0 else 0.0
-        for i in range(ns):
-            rec[irec, i] = dense(y0, K, h, min(max(th, 0.0), 1.0), i)
+        dense_row(y0, K, h, min(max(th, 0.0), 1.0), rec[irec], ns)
         irec += 1
     return irec
 

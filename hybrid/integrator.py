@@ -294,7 +294,7 @@ def dense_weights(theta, w):
     """The weights of the 7 stage rows in the dense output at t + theta*h, into ``w``: then component i there is
     :func:`dense_at` (several components at one theta share the polynomial)."""
     for j in range(7):
-        w[j] = theta * (_P[j, 0] + theta * (_P[j, 1] + theta * (_P[j, 2] + theta * _P[j, 3])))
+        w[j] = _weight(theta, j)
 
 
 @njit(cache=True, inline="always")
@@ -304,6 +304,22 @@ def dense_at(y, K, h, w, i):
     for j in range(7):
         acc += K[j, i] * w[j]
     return y[i] + h * acc
+
+
+@njit(cache=True, inline="always")
+def _weight(theta, j):
+    return theta * (_P[j, 0] + theta * (_P[j, 1] + theta * (_P[j, 2] + theta * _P[j, 3])))
+
+
+@njit(cache=True, inline="always")
+def dense_row(y, K, h, theta, out, n):
+    """Components 0..n-1 of the dense output at t + theta*h into ``out``, the 7 weights computed once (as
+    :func:`dense_weights` and :func:`dense_at` do): a fine record has thousands of times a course."""
+    w0, w1, w2, w3, w4, w5, w6 = (_weight(theta, 0), _weight(theta, 1), _weight(theta, 2), _weight(theta, 3),
+                                  _weight(theta, 4), _weight(theta, 5), _weight(theta, 6))
+    for i in range(n):
+        out[i] = y[i] + h * (K[0, i] * w0 + K[1, i] * w1 + K[2, i] * w2 + K[3, i] * w3 + K[4, i] * w4
+                             + K[5, i] * w5 + K[6, i] * w6)
 
 
 @njit(**NO_REFCOUNT)

@@ -521,46 +521,73 @@ def cytokine_readouts_over_burdens(params: pd.DataFrame, burdens: np.ndarray, t_
 
 def cytokine_first_burden_reaching(params: pd.DataFrame, burdens: np.ndarray, t_days: np.ndarray,
                                    peak_level: float, options: SimOptions | None = None,
-                                   model: str | ModelSpec | None = None) -> np.ndarray:
+                                   model: str | ModelSpec | None = None, course: np.ndarray | None = None
+                                   ) -> np.ndarray:
     """For each patient, the index of the first of the increasing tumour ``burdens`` (cells at infusion) at which
     its peak IL-6 on the grid ``t_days`` reaches ``peak_level`` (pg/mL); len(burdens) where none does. The same
     courses as :func:`cytokine_readouts_over_burdens` (peak IL-6 grows with the burden), found by bisection:
-    about log2(len(burdens)) courses per patient instead of one per burden."""
+    about log2(len(burdens)) courses per patient instead of one per burden. ``course``: the mean field under the
+    layer at the largest burden on ``t_days`` (:func:`layer_course`), where the caller has it; else solved."""
     from .models import cytokines
 
     if np.any(np.diff(np.asarray(burdens, dtype=np.float64)) <= 0):
         raise CartsimError(f"burdens must increase, got {burdens!r}")
-    args, _ = _layer_over_burdens(params, burdens, t_days, options, model)
+    args, _ = _layer_over_burdens(params, burdens, t_days, options, model, course)
     out = np.empty(len(params), dtype=np.int64)
     cytokines.first_burden_reaching(*args, float(peak_level), out)
     return out
 
 
+def layer_course(params: pd.DataFrame, burden: float, t_days: np.ndarray, options: SimOptions | None = None,
+                 model: str | ModelSpec | None = None) -> np.ndarray:
+    """The mean field under the cytokine layer of a model that carries it, at tumour ``burden`` (cells at
+    infusion) on ``t_days``: (patients, days, the species before the layer's), in cells — the parent's mean field
+    where the model declares one (the layer is not solved). For a linear tumour its effector does not depend on
+    the burden, and the shared-burden readouts scale its killing flux from it."""
+    from .models import cytokines
+
+    options = options or SimOptions()
+    spec = _layer_model(model, params)
+    table = params[list(spec.param_names)].assign(**{spec.tumour_start: float(burden)})
+    under = _model_of(spec.layer_of, None) if spec.layer_of is not None else spec
+    rec = mean_field(table[list(under.param_names)], t_days, options, under)
+    return np.ascontiguousarray(rec[:, :, :spec.index(cytokines.SPECIES[0])])
+
+
+def _layer_model(model: str | ModelSpec | None, params) -> ModelSpec:
+    """The model of the shared-burden readouts: a linear tumour, one start parameter, the layer carried."""
+    from .models import cytokines
+
+    spec = _model_of(model, params)
+    if not spec.linear_tumour or any(sp not in spec.species for sp in cytokines.SPECIES):
+        raise CartsimError(f"model {spec.name}: the shared-burden readouts need a linear tumour carrying the "
+                           "cytokine layer (no feedback)")
+    if spec.tumour_start is None:
+        raise CartsimError(f"model {spec.name}: its tumour's start is not one parameter")
+    return spec
+
+
 def _layer_over_burdens(params: pd.DataFrame, burdens, t_days, options: SimOptions | None,
-                        model: str | ModelSpec | None) -> tuple[tuple, np.ndarray]:
+                        model: str | ModelSpec | None, course: np.ndarray | None = None
+                        ) -> tuple[tuple, np.ndarray]:
     """The kernel arguments shared by the shared-burden cytokine readouts (rates, P, the parent's mean field at
     the largest burden, the layer's start, the grid, burden factors, sizes and indices) and the burdens."""
     from .models import cytokines
 
     options = options or SimOptions()
-    spec = _model_of(model, params)
-    if not spec.linear_tumour or any(sp not in spec.species for sp in cytokines.SPECIES):
-        raise CartsimError(f"model {spec.name}: the shared-burden readouts need a linear tumour carrying the "
-                           "cytokine layer (no feedback)")
-    b0 = spec.tumour_start
-    if b0 is None:
-        raise CartsimError(f"model {spec.name}: its tumour's start is not one parameter")
+    spec = _layer_model(model, params)
     burdens = np.ascontiguousarray(np.asarray(burdens, dtype=np.float64))
     if burdens.ndim != 1 or burdens.size == 0 or np.any(~(burdens > 0)):
         raise CartsimError(f"burdens must be tumour cells > 0, got {burdens!r}")
     t = np.ascontiguousarray(np.asarray(t_days, dtype=np.float64))
     ref = float(burdens.max())
-    table = params[list(spec.param_names)].assign(**{b0: ref})
-    # the species under the layer: from the parent's mean field where the model declares one (no layer solved)
-    under = _model_of(spec.layer_of, None) if spec.layer_of is not None else spec
-    rec = np.ascontiguousarray(mean_field(table[list(under.param_names)], t, options, under))
-    if under is spec:
-        rec = np.ascontiguousarray(rec[:, :, :spec.index(cytokines.SPECIES[0])])
+    table = params[list(spec.param_names)].assign(**{spec.tumour_start: ref})
+    if course is None:
+        course = layer_course(table, ref, t, options, spec)
+    rec = np.ascontiguousarray(course)
+    if rec.shape != (len(table), t.shape[0], spec.index(cytokines.SPECIES[0])):
+        raise CartsimError(f"course has shape {rec.shape}; expected {(len(table), t.shape[0])} and the "
+                           f"{spec.index(cytokines.SPECIES[0])} species under the layer (layer_course)")
     b = _prepare(spec, table, options)
     k0 = spec.index(cytokines.SPECIES[0])
     args = (spec.rates, b.P, rec, np.ascontiguousarray(b.X0[:, k0:k0 + 3]), t, burdens / ref, len(spec.species),

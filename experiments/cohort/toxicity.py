@@ -85,10 +85,11 @@ def readouts_over_burdens(params: pd.DataFrame, burdens: np.ndarray, options, mo
 
 
 def severe_over_burdens(params: pd.DataFrame, burdens: np.ndarray, options, model, tox: Toxicity,
-                        severe_grade: int) -> np.ndarray:
+                        severe_grade: int, course: np.ndarray | None = None) -> np.ndarray:
     """Flags (patients, burdens; 1.0 or 0.0) of a proxy grade of at least ``severe_grade`` at each of the
     increasing tumour ``burdens`` (cells): the grades :func:`readouts_over_burdens` gives, found by bisection on
-    the first burden whose peak IL-6 reaches the grade's threshold (the peak grows with the burden)."""
+    the first burden whose peak IL-6 reaches the grade's threshold (the peak grows with the burden).
+    ``course``: ``hybrid.layer_course`` at the largest burden on :func:`grid`, where the caller has it."""
     import hybrid
 
     burdens = np.asarray(burdens, dtype=float)
@@ -97,7 +98,7 @@ def severe_over_burdens(params: pd.DataFrame, burdens: np.ndarray, options, mode
     if severe_grade > len(tox.grade_thresholds):
         return np.zeros((len(params), len(burdens)))
     first = hybrid.cytokine_first_burden_reaching(params, burdens, grid(options),
-                                                  tox.grade_thresholds[severe_grade - 1], options, model)
+                                                  tox.grade_thresholds[severe_grade - 1], options, model, course)
     return (np.arange(len(burdens))[None, :] >= first[:, None]).astype(float)
 
 

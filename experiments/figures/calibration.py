@@ -103,7 +103,6 @@ def _population_figure(model: str, pats, result: dict[str, Any], path: Path) -> 
         ax.set_xticks(range(len(names)), [n.replace("_", " ") for n in names], fontsize=8)
         ax.set(ylim=(0, 1), ylabel="share of patients", title="non-response classes")
     fig.suptitle(result["edge"]["line"][:120], fontsize=8)
-    fig.tight_layout()
     return save(fig, path)
 
 

@@ -50,7 +50,6 @@ def dosing_figures(spec, table: pd.DataFrame, out: Path) -> list[Path]:
             ax.set(xscale="log", xlabel=f"dose ({du})", title=s, ylim=(-0.02, 1.02))
         axes[0, 0].set_ylabel(ylabel)
         axes[0, -1].legend(title="tumour burden", fontsize=7, title_fontsize=7)
-        fig.tight_layout()
         written.append(save(fig, out / name))
     written.append(_nomogram(spec, table, out / "nomogram.png"))
     written.append(_schedules(spec, table, out / "schedules.png"))
@@ -101,7 +100,6 @@ def _schedules(spec, table: pd.DataFrame, path: Path) -> Path:
            title=f"schedules at equal total dose, burden {mid:.3g} {spec.burden_unit}")
     a2.set(xscale="log", xlabel=f"total dose ({spec.dose_unit})", ylabel="P(severe CRS proxy)", ylim=(-0.02, 1.02))
     a1.legend(fontsize=7)
-    fig.tight_layout()
     return save(fig, path)
 
 
@@ -124,5 +122,4 @@ def dose_figure(result: dict[str, Any], unit: str, path: Path) -> Path:
     a1.legend(fontsize=7)
     a2.legend(fontsize=7)
     fig.suptitle(result["answer"][:140], fontsize=8)
-    fig.tight_layout()
     return save(fig, path)

@@ -254,6 +254,28 @@ def test_severe_by_bisection_equals_the_grade_at_every_burden(severe_grade):
     np.testing.assert_array_equal(flags, (grades >= severe_grade).astype(float))
 
 
+def test_the_exposure_from_the_layer_s_course_is_the_mean_field_on_the_exposure_grid():
+    """With the layer carried, Cmax and AUC0-28 are read from the layer's course (0-90 days every 0.05, one mean
+    field per patient and dose serving exposure and CRS): they equal those of a mean field solved on the exposure
+    grid itself within the two solves' tolerance (rtol 1e-6 each), and at every burden alike."""
+    from experiments.cohort.exposure import EXPOSURE_GRID, cmax_auc
+    from hybrid.units import cells_to_blood
+
+    m = hybrid.get_model("kimmel2021_crs")
+    rng = np.random.default_rng(5)
+    pats = pd.DataFrame([m.preset(None)] * 20)
+    pats["K_C"] *= np.exp(0.3 * rng.standard_normal(len(pats)))
+    options, schedule = hybrid.SimOptions(t_end=730.0), Schedule.split()
+    burdens = volume_to_cells(np.array([300.0, 2.0, 30.0]))
+    got = outcomes(pats, m.name, options, schedule, 3e8, burdens, Toxicity(), 3)
+    table, opts = schedule.apply(pats, 3e8, options, m)
+    rec = hybrid.mean_field(table[list(KIMMEL.param_names)], EXPOSURE_GRID, opts, KIMMEL)
+    cmax, auc = cmax_auc(cells_to_blood(rec[:, :, KIMMEL.index("C")]))
+    for j in range(len(burdens)):
+        np.testing.assert_allclose(got.cmax[:, j], cmax, rtol=1e-5)
+        np.testing.assert_allclose(got.auc[:, j], auc, rtol=1e-5)
+
+
 def test_a_layer_model_s_oracle_is_its_parent_s():
     """kimmel2021_crs declares layer_of = kimmel2021: its parameters and species start with the parent's, and
     P(cure) is the parent's (solved without the layer) — equal to the full model's own solve within its
