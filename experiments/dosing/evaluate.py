@@ -95,19 +95,20 @@ def outcomes(patients: pd.DataFrame, model: str, options: SimOptions, schedule: 
     layer = toxicity.carries_layer(mspec)
     if mspec.linear_tumour:
         # the effector does not see the tumour: one course (without the layer, where the model declares one)
-        effector = mspec.index(mspec.effector)
-        t_tox = toxicity.grid(opts) if layer else None
-        at = _exposure_points(t_tox)
-        if at is None:
-            under = get_model(mspec.layer_of) if mspec.layer_of else mspec
-            rec = hybrid.mean_field(table[list(under.param_names)], EXPOSURE_GRID, opts, under)[:, :, effector]
+        rec = None
         if layer:  # the layer's grades at every burden from one mean field per patient, by bisection
+            t_tox = toxicity.grid(opts)
             order = np.argsort(burdens, kind="stable")
             course = hybrid.layer_course(table, float(burdens.max()), t_tox, opts, mspec)
             severe[:, order] = toxicity.severe_over_burdens(table, burdens[order], opts, mspec, tox, severe_grade,
                                                             course)
-            if at is not None:  # the exposure from the same course
-                rec = course[:, at, effector]
+            at = _exposure_points(t_tox)
+            if at is not None:  # the exposure from the same course (its species are the parent's, in order)
+                rec = course[:, at, mspec.index(mspec.effector)]
+        if rec is None:
+            under = get_model(mspec.layer_of) if mspec.layer_of else mspec
+            rec = hybrid.mean_field(table[list(under.param_names)], EXPOSURE_GRID, opts,
+                                    under)[:, :, under.index(under.effector)]
         cmax[:], auc[:] = (v[:, None] for v in cmax_auc(cells_to_blood(rec)))
     else:  # the tumour acts back: every burden its own course
         effector = mspec.index(mspec.effector)
@@ -123,11 +124,9 @@ def outcomes(patients: pd.DataFrame, model: str, options: SimOptions, schedule: 
     return Outcomes(p, severe, cmax, auc, method)
 
 
-def _exposure_points(t: np.ndarray | None) -> np.ndarray | None:
+def _exposure_points(t: np.ndarray) -> np.ndarray | None:
     """Indices of :data:`EXPOSURE_GRID`'s days in the toxicity grid ``t`` (one mean field then serves both);
     None where ``t`` does not hold them all (a follow-up shorter than 28 days)."""
-    if t is None:
-        return None
     at = np.rint(EXPOSURE_GRID / toxicity.DT).astype(np.int64)
     if at[-1] >= t.shape[0] or not np.allclose(t[at], EXPOSURE_GRID, rtol=0.0, atol=1e-9):
         return None

@@ -237,6 +237,7 @@ def readouts_over_burdens(rates, P, rec, y0, t, scale, n_species, k_param, k_rel
     for i in range(n):
         _kill_flux(rates, P[i], rec[i], t, k_param, k_release, full, buf, kill)
         for k in range(scale.shape[0]):
+            # no stop (stop_peak inf), so no suffix maximum: ``kill`` fills its unread slot
             peak, peak_day, above = _course(P[i], k_param, kill, kill, scale[k], y0[i], t, level, np.inf)
             out[i, k, 0] = peak
             out[i, k, 1] = peak_day

@@ -2,28 +2,13 @@
 
 import numpy as np
 import pytest
+from helpers.kimmel import kimmel_rhs
 from scipy.integrate import solve_ivp
 
 import hybrid
 from hybrid import Dose, Parameters, SimOptions, solve_trajectory
 
 DAYS = np.array([0.0, 7.0, 14.0, 28.0, 90.0, 365.0])
-
-
-def kimmel_rhs(p: Parameters):
-    """Equations (2.1)-(2.3) of Kimmel et al. 2021, written out independently of the engine."""
-
-    def f(t, y):
-        n, c, b = y
-        tot = n + c
-        rc = p.rho_C + p.b * (tot - p.K_N) ** 2 / (p.a * tot**2 + (tot - p.K_N) ** 2)
-        return [
-            -p.r_N * n * np.log(tot / p.K_N),
-            -rc * c * np.log(tot / p.K_C),
-            p.r_B * b - p.gamma_B * b * c / (p.k_B + c),
-        ]
-
-    return f
 
 
 @pytest.mark.parametrize("overrides", [{}, {"r_B": 0.2, "K_C": 9.65e10}, {"N0": 3e10, "gamma_B": 0.8}])

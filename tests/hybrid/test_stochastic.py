@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 from helpers.birth_death import run as run_birth_death
+from helpers.kimmel import kimmel_rhs
 
 from hybrid import Parameters, SimOptions, cure_probability_exact, engine, simulate_batch
 
@@ -122,7 +123,7 @@ def test_large_cohort_agrees_with_kendall(method, threshold):
 
 def test_a_surely_cured_patient_s_oracle_holds_its_readings_within_the_stated_bound():
     """The oracle's solve ends once log(e^rho + I) reaches EXTINCT_LOG (100) and holds its readings. Against
-    Kendall's formula integrated by SciPy (LSODA, rtol 1e-10) along Kimmel's equations, written out here: log q
+    Kendall's formula integrated by SciPy (LSODA, rtol 1e-10) along Kimmel's equations written out (helpers): log q
     per cell agrees to 1e-5 relative before the stop, and within e^-100 absolutely after it, as the oracle's
     docstring states (extinction is for good, so the true value lies between the held one and 0)."""
     from scipy.integrate import solve_ivp
@@ -133,13 +134,14 @@ def test_a_surely_cured_patient_s_oracle_holds_its_readings_within_the_stated_bo
     p = Parameters.from_preset("kimmel2021", B0=1.0, r_B=0.05, K_C=4e11)
     days = np.array([10.0, 30.0, 60.0, 100.0, 200.0, 400.0, 730.0])
 
+    kimmel = kimmel_rhs(p)
+
     def f(t, y):
         n, c, rho, j = y
-        tot = n + c
-        rc = p.rho_C + p.b * (tot - p.K_N) ** 2 / (p.a * tot**2 + (tot - p.K_N) ** 2)
+        dn, dc, _ = kimmel(t, [n, c, 0.0])
         lam, mu = p.r_B + p.d_B, p.d_B + p.gamma_B * c / (p.k_B + c)
         # J = I e^-rho stays of order one: dJ/dt = lam - (mu - lam) J
-        return [-p.r_N * n * np.log(tot / p.K_N), -rc * c * np.log(tot / p.K_C), mu - lam, lam - (mu - lam) * j]
+        return [dn, dc, mu - lam, lam - (mu - lam) * j]
 
     ref = solve_ivp(f, (0.0, days[-1]), [p.N0, p.C0, 0.0, 0.0], method="LSODA", rtol=1e-10, atol=1e-14,
                     t_eval=days)
